@@ -1,0 +1,46 @@
+# dlcourse: `make lab` to learn, `make test` to check everything. Both create .venv/ on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.dlcourse-installed
+NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+.PHONY: lab test test-fast refresh student smoke lint clean help
+
+help:
+	@echo "make lab      set up .venv (once) and open the course in JupyterLab"
+	@echo "make test     set up .venv (once) and run every test (unit, lint, ruff, nbval, papermill smoke, student release)"
+	@echo "make test-fast  the tests that execute no notebook"
+	@echo "make refresh  re-execute the notebooks in place at the default profile (committed outputs)"
+	@echo "make student  build the student release into build/student/"
+	@echo "make smoke    dlcourse run --profile smoke: every notebook, summary in build/runs/smoke/"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --durations=15
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check dlcourse tests notebooks
+
+refresh: $(STAMP)
+	$(BIN)/dlcourse refresh
+
+student: $(STAMP)
+	$(BIN)/dlcourse student
+
+smoke: $(STAMP)
+	$(BIN)/dlcourse run --profile smoke
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,11 @@
+"""dlcourse: the support package of the *deep learning x big data* notebooks.
+
+Importing it is cheap and imports no TensorFlow: call :func:`setup` first in every notebook, right
+after the parameters cell; it quiets TensorFlow before anything imports it.
+"""
+
+from dlcourse.report import publish
+from dlcourse.session import setup
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "publish", "setup"]

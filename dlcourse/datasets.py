@@ -1,0 +1,377 @@
+"""Real data sets for the course, the same code online and offline.
+
+Every loader looks in this order and says which branch it took (``source``):
+
+1. the Keras cache (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``),
+2. a system data set folder (Debian's ``dataset-fashion-mnist`` puts the very files Keras downloads
+   in /usr/share/datasets/fashion-mnist; they are linked into the Keras cache, so Keras' own loader
+   reads them),
+3. a download through Keras' own loader when the network answers,
+4. a documented fallback with a visible notice (e.g. MNIST -> Fashion-MNIST when offline),
+
+and otherwise raises one clear sentence listing what is available now. Data sets that ship inside
+installed packages (sklearn's digits and photos, vega_datasets' temperatures, statsmodels' CO2 and
+sunspots, CPython's pydoc prose) are always available.
+
+    data = load("fashion_mnist")        # an ImageData: x_train, y_train, x_test, y_test, ...
+    table = availability()              # what is available right now, and from where
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SYSTEM_DIRS = [Path("/usr/share/datasets")]  # Debian's dataset-* packages
+PROBE_HOST = ("storage.googleapis.com", 443)  # where Keras downloads its data sets from
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+FASHION_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+
+
+@dataclass
+class ImageData:
+    """An image classification data set: uint8 images (N, H, W, C) and integer labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str  # where it came from, in words
+
+    def __repr__(self) -> str:
+        return (f"ImageData({self.name}: train {self.x_train.shape}, test {self.x_test.shape}, "
+                f"{len(self.class_names)} classes, from {self.source})")
+
+
+@dataclass
+class Loaded:
+    """Any other data set: the data itself plus where it came from."""
+
+    name: str
+    data: object
+    source: str
+    info: dict = field(default_factory=dict)
+
+
+class DatasetUnavailable(ValueError):
+    """Raised when a data set is neither cached, installed, downloadable nor replaceable."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Where things are
+
+
+def keras_cache() -> Path:
+    """Keras' data set cache: $KERAS_HOME/datasets, as Keras itself resolves it."""
+    from keras.src.backend import config
+
+    return Path(config.keras_home()).expanduser() / "datasets"
+
+
+@functools.cache
+def _probe_network(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(PROBE_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def online() -> bool:
+    """Whether data set downloads can work now (DLCOURSE_OFFLINE=1 says no without trying)."""
+    if os.environ.get("DLCOURSE_OFFLINE", "") not in ("", "0"):
+        return False
+    return _probe_network()
+
+
+def _notice(text: str) -> None:
+    print(f"NOTICE: {text}")
+
+
+def _in_cache(*relative: str) -> bool:
+    return all((keras_cache() / r).exists() for r in relative)
+
+
+def _system_copy(folder: str, files: tuple[str, ...]) -> Path | None:
+    for base in SYSTEM_DIRS:
+        if all((base / folder / f).is_file() for f in files):
+            return base / folder
+    return None
+
+
+def _link_into_cache(src: Path, subdir: str, files: tuple[str, ...]) -> None:
+    """Make Keras' cache hold `files` from `src` (a symlink each; a copy where links fail)."""
+    dest = keras_cache() / subdir
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        target = dest / f
+        if target.exists():
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()  # a dangling link
+        try:
+            target.symlink_to(src / f)
+        except OSError:
+            shutil.copyfile(src / f, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Keras data sets
+
+
+def _resolve(name: str, cached: tuple[str, ...], system: tuple[str, tuple[str, ...]] | None = None,
+             fallback: str | None = None) -> str | None:
+    """Decide where `name` comes from: 'cache', 'system', 'download', or the fallback's name.
+
+    Returns None when none of them works.
+    """
+    if _in_cache(*cached):
+        return "cache"
+    if system and _system_copy(*system):
+        return "system"
+    if online():
+        return "download"
+    return fallback
+
+
+_SOURCE_WORDS = {"cache": "the Keras cache", "system": "a system data set package",
+                 "download": "a download by Keras"}
+
+
+def _keras_images(name: str, loader: Callable, class_names: tuple[str, ...], where: str) -> ImageData:
+    (x_train, y_train), (x_test, y_test) = loader()
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    return ImageData(name, x_train, y_train.reshape(-1).astype("int64"), x_test,
+                     y_test.reshape(-1).astype("int64"), class_names, _SOURCE_WORDS[where])
+
+
+def load_fashion_mnist() -> ImageData:
+    """Fashion-MNIST: 60k + 10k 28x28 grayscale clothes images, 10 classes (Keras' loader)."""
+    where = _resolve("fashion_mnist", tuple(f"fashion-mnist/{f}" for f in FASHION_FILES),
+                     ("fashion-mnist", FASHION_FILES))
+    if where is None:
+        raise _unavailable("fashion_mnist", "install Debian's dataset-fashion-mnist or go online")
+    if where == "system":
+        _link_into_cache(_system_copy("fashion-mnist", FASHION_FILES), "fashion-mnist", FASHION_FILES)
+    import keras
+
+    return _keras_images("fashion_mnist", keras.datasets.fashion_mnist.load_data, FASHION_CLASSES, where)
+
+
+def load_mnist() -> ImageData:
+    """MNIST handwritten digits (Keras' loader); offline: Fashion-MNIST, same shapes, with a notice."""
+    where = _resolve("mnist", ("mnist.npz",), fallback="fashion_mnist")
+    if where == "fashion_mnist":
+        _notice("MNIST needs a download and this machine is offline: using Fashion-MNIST instead "
+                "(the same 28x28 grayscale images, 10 classes, 60k/10k split).")
+        return load_fashion_mnist()
+    import keras
+
+    return _keras_images("mnist", keras.datasets.mnist.load_data, tuple(str(d) for d in range(10)), where)
+
+
+def load_cifar10() -> ImageData:
+    """CIFAR-10 (Keras' loader); offline: Fashion-MNIST padded to 32x32x3, with a notice."""
+    where = _resolve("cifar10", ("cifar-10-batches-py-target",), fallback="fashion_mnist")
+    if where == "fashion_mnist":
+        _notice("CIFAR-10 needs a download and this machine is offline: using Fashion-MNIST padded to "
+                "32x32 and repeated over 3 colour channels instead, so the CIFAR-10 code path runs.")
+        fm = load_fashion_mnist()
+
+        def rgb32(x: np.ndarray) -> np.ndarray:
+            return np.repeat(np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))), 3, axis=-1)
+
+        return ImageData("fashion_mnist_as_cifar10", rgb32(fm.x_train), fm.y_train, rgb32(fm.x_test),
+                         fm.y_test, fm.class_names, fm.source + " (fallback for CIFAR-10)")
+    import keras
+
+    return _keras_images("cifar10", keras.datasets.cifar10.load_data, CIFAR10_CLASSES, where)
+
+
+def load_imdb(num_words: int = 10_000, maxlen: int | None = None) -> Loaded:
+    """IMDB reviews as word-index sequences (Keras' loader). No offline stand-in: raises when offline."""
+    if num_words < 1:
+        raise ValueError(f"num_words must be >= 1, got {num_words}")
+    where = _resolve("imdb", ("imdb.npz",))
+    if where is None:
+        raise _unavailable("imdb", "it needs a one-time download of about 17 MB")
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(num_words=num_words, maxlen=maxlen)
+    return Loaded("imdb", {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test},
+                  _SOURCE_WORDS[where], {"num_words": num_words})
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sets that come with installed packages
+
+
+def load_digits() -> ImageData:
+    """sklearn's 1,797 8x8 handwritten digits (0..16 scaled to 0..255), split 80/20 with a fixed seed."""
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
+    d = sk_digits()
+    images = np.round(d.images * (255 / 16)).astype("uint8")[..., None]
+    x_train, x_test, y_train, y_test = train_test_split(images, d.target, test_size=0.2,
+                                                        random_state=0, stratify=d.target)
+    return ImageData("digits", x_train, y_train.astype("int64"), x_test, y_test.astype("int64"),
+                     tuple(str(i) for i in range(10)), "scikit-learn (bundled)")
+
+
+def load_sample_photos() -> Loaded:
+    """sklearn's two colour photos (china, flower), uint8 427x640x3 each."""
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images()
+    names = [Path(f).stem for f in photos.filenames]
+    return Loaded("sample_photos", dict(zip(names, photos.images, strict=True)), "scikit-learn (bundled)")
+
+
+def load_temperatures() -> Loaded:
+    """Hourly temperatures in Seattle for 2010 (vega_datasets, bundled), in degrees Celsius."""
+    from vega_datasets import data
+
+    df = data.seattle_temps()
+    df = df.assign(temp_c=((df["temp"] - 32) * 5 / 9).round(2)).drop(columns="temp").set_index("date")
+    return Loaded("temperatures", df, "vega_datasets (bundled)", {"place": "Seattle", "unit": "degC"})
+
+
+def load_jena_climate() -> Loaded:
+    """Jena climate 2009-2016 (10-minute weather records, Keras' example data); offline: temperatures."""
+    where = _resolve("jena_climate", ("jena_climate_2009_2016.csv",), fallback="temperatures")
+    if where == "temperatures":
+        _notice("Jena climate needs a download and this machine is offline: using the hourly Seattle "
+                "temperatures bundled with vega_datasets instead (one year, one column, temp_c).")
+        return load_temperatures()
+    import keras
+    import pandas as pd
+
+    folder = keras.utils.get_file(
+        origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip",
+        fname="jena_climate_2009_2016.csv", extract=True)
+    csv = next(Path(folder).rglob("jena_climate_2009_2016.csv")) if Path(folder).is_dir() else Path(folder)
+    df = pd.read_csv(csv)
+    df.index = pd.to_datetime(df.pop("Date Time"), format="%d.%m.%Y %H:%M:%S")
+    return Loaded("jena_climate", df, _SOURCE_WORDS[where], {"place": "Jena", "unit": "degC"})
+
+
+def load_prose() -> Loaded:
+    """About 465k characters of English prose: the Python reference's topic texts (pydoc_data)."""
+    from pydoc_data.topics import topics
+
+    text = "\n\n".join(topics[k].strip() for k in sorted(topics))
+    return Loaded("prose", text, "CPython's pydoc_data (bundled)", {"characters": len(text)})
+
+
+def load_shakespeare() -> Loaded:
+    """Tiny Shakespeare (1.1M characters, Keras' text generation example); offline: pydoc prose."""
+    where = _resolve("shakespeare", ("shakespeare.txt",), fallback="prose")
+    if where == "prose":
+        _notice("Shakespeare needs a download and this machine is offline: using the ~465k characters of "
+                "English prose in CPython's pydoc_data instead.")
+        return load_prose()
+    import keras
+
+    path = keras.utils.get_file(
+        "shakespeare.txt", "https://storage.googleapis.com/download.tensorflow.org/data/shakespeare.txt")
+    text = Path(path).read_text(encoding="utf-8")
+    return Loaded("shakespeare", text, _SOURCE_WORDS[where], {"characters": len(text)})
+
+
+def load_co2() -> Loaded:
+    """Weekly atmospheric CO2 at Mauna Loa 1958-2001 in ppm (statsmodels, bundled)."""
+    from statsmodels.datasets import co2
+
+    return Loaded("co2", co2.load_pandas().data, "statsmodels (bundled)", {"unit": "ppm"})
+
+
+def load_sunspots() -> Loaded:
+    """Yearly sunspot numbers 1700-2008 (statsmodels, bundled)."""
+    from statsmodels.datasets import sunspots
+
+    return Loaded("sunspots", sunspots.load_pandas().data, "statsmodels (bundled)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    loader: Callable
+    description: str
+    cached: tuple[str, ...] = ()  # files in the Keras cache; () = ships with a package
+    system: tuple[str, tuple[str, ...]] | None = None
+    fallback: str | None = None
+
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in [
+    Dataset("fashion_mnist", load_fashion_mnist, "70k 28x28 clothes images, 10 classes",
+            tuple(f"fashion-mnist/{f}" for f in FASHION_FILES), ("fashion-mnist", FASHION_FILES)),
+    Dataset("mnist", load_mnist, "70k 28x28 handwritten digits", ("mnist.npz",), fallback="fashion_mnist"),
+    Dataset("cifar10", load_cifar10, "60k 32x32 colour photos, 10 classes",
+            ("cifar-10-batches-py-target",), fallback="fashion_mnist"),
+    Dataset("imdb", load_imdb, "50k movie reviews, positive/negative", ("imdb.npz",)),
+    Dataset("digits", load_digits, "1,797 8x8 handwritten digits"),
+    Dataset("sample_photos", load_sample_photos, "2 colour photos, 427x640"),
+    Dataset("temperatures", load_temperatures, "8,759 hourly temperatures, Seattle 2010"),
+    Dataset("jena_climate", load_jena_climate, "420k weather records, Jena 2009-2016",
+            ("jena_climate_2009_2016.csv",), fallback="temperatures"),
+    Dataset("prose", load_prose, "~465k characters of English prose (pydoc)"),
+    Dataset("shakespeare", load_shakespeare, "1.1M characters of Shakespeare",
+            ("shakespeare.txt",), fallback="prose"),
+    Dataset("co2", load_co2, "weekly CO2 at Mauna Loa 1958-2001"),
+    Dataset("sunspots", load_sunspots, "yearly sunspot numbers 1700-2008"),
+]}
+
+
+def _unavailable(name: str, hint: str) -> DatasetUnavailable:
+    ready = [d for d in DATASETS if where_from(d) not in ("unavailable",)]
+    return DatasetUnavailable(f"{name} is not available on this machine now ({hint}); "
+                              f"available now: {', '.join(ready)}")
+
+
+def where_from(name: str) -> str:
+    """Where `name` would come from right now, without loading it: 'package', 'cache', 'system',
+    'download', 'fallback: <name>' or 'unavailable'."""
+    d = DATASETS[name]
+    if not d.cached:
+        return "package"
+    where = _resolve(name, d.cached, d.system, d.fallback)
+    if where is None:
+        return "unavailable"
+    return where if where in _SOURCE_WORDS else f"fallback: {where}"
+
+
+def load(name: str, **kwargs):
+    """Load a course data set by name (see DATASETS); unknown names raise one clear sentence."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; the course's datasets are: {', '.join(DATASETS)}")
+    return DATASETS[name].loader(**kwargs)
+
+
+def availability():
+    """A table (pandas DataFrame) of every data set: what it is and where it would come from now."""
+    import pandas as pd
+
+    rows = [{"dataset": d.name, "what": d.description, "available from": where_from(d.name)}
+            for d in DATASETS.values()]
+    return pd.DataFrame(rows).set_index("dataset")

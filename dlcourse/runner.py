@@ -1,0 +1,275 @@
+"""The `dlcourse` command (also `python -m dlcourse`): rerun notebooks with papermill, and more.
+
+    dlcourse list                                   the course map
+    dlcourse params 06                              a notebook's parameters: default, allowed, meaning
+    dlcourse run --profile smoke                    every notebook, smoke parameters, into build/runs/smoke/
+    dlcourse run 06 08 -p epochs 3                  chosen notebooks with overrides
+    dlcourse refresh [NOTEBOOK ...]                 re-execute the masters in place (default profile)
+    dlcourse student                                build the student release into build/student/
+    dlcourse check build/student/00_welcome_and_setup.ipynb   run a notebook, report each exercise
+
+`run` checks every parameter before any notebook starts; a notebook that fails keeps its partial
+output notebook, and the run carries on with the others unless --stop-on-failure is given. It writes
+summary.csv and summary.md (notebook, status, seconds, published metrics) and an HTML rendering of
+each executed notebook, and exits non-zero if any notebook failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlcourse import course, exercises, lint, params, report
+
+KERNEL = "python3"
+# The kernel's own log (e.g. ipykernel's transport warning) would only clutter the terminal.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+MAX_DEPTH = 2  # a notebook may run notebooks (00 reruns itself once), but no deeper
+
+
+@contextlib.contextmanager
+def _nested_run():
+    """Count how deep runs are nested (through the kernels' environment) and refuse runaway recursion."""
+    depth = int(os.environ.get("DLCOURSE_RUN_DEPTH", "0"))
+    if depth >= MAX_DEPTH:
+        raise RuntimeError(f"notebook runs nested {depth} deep; a notebook is running itself in a loop")
+    os.environ["DLCOURSE_RUN_DEPTH"] = str(depth + 1)
+    try:
+        yield
+    finally:
+        os.environ["DLCOURSE_RUN_DEPTH"] = str(depth)
+
+
+@dataclass
+class Result:
+    notebook: str
+    status: str  # ok | failed | bad parameter
+    seconds: float
+    metrics: dict = field(default_factory=dict)
+    error: str = ""
+    output: Path | None = None
+
+
+def resolve_parameters(nb: course.Notebook, profile: str, overrides: Sequence[tuple[str, str]]) -> dict:
+    """The checked parameter values for one notebook: its profile, then the -p overrides it declares."""
+    spec = params.read(nb.path)
+    values = dict(nb.profile(profile))
+    for name, text in overrides:
+        if name in spec:
+            values[name] = params.from_text(spec[name], text)
+    return params.validate(spec, values)
+
+
+def _error_of(nb_out) -> str:
+    for i, cell in enumerate(nb_out.get("cells", [])):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"cell {i}: {out.get('ename')}: {out.get('evalue', '')}".strip()[:300]
+    return ""
+
+
+def run_one(nb: course.Notebook, values: dict, out_dir: Path, html: bool = True, progress: bool = True) -> Result:
+    """Execute one notebook with papermill into out_dir; never raises for a failing notebook."""
+    import nbformat
+    import papermill as pm
+
+    out_path = out_dir / nb.path.name
+    start = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        with _nested_run():
+            pm.execute_notebook(
+                str(nb.path), str(out_path), parameters=values, kernel_name=KERNEL,
+                cwd=str(course.notebooks_dir()), extra_arguments=KERNEL_ARGS,
+                progress_bar={"desc": nb.id, "leave": False} if progress else False,
+            )
+    except pm.PapermillExecutionError as exc:
+        status, error = "failed", f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:300]
+    except Exception as exc:  # a kernel that died, a notebook that cannot be read, ...
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+    seconds = time.perf_counter() - start
+    metrics = {}
+    if out_path.exists():
+        executed = nbformat.read(out_path, as_version=4)
+        metrics = report.collect(executed)
+        error = error or _error_of(executed)
+        if html:
+            from nbconvert import HTMLExporter
+
+            body, _ = HTMLExporter().from_notebook_node(executed)
+            out_path.with_suffix(".html").write_text(body, encoding="utf-8")
+    return Result(nb.id, status, seconds, metrics, error, out_path if out_path.exists() else None)
+
+
+def write_summary(results: Sequence[Result], out_dir: Path, profile: str) -> str:
+    """Write summary.csv and summary.md into out_dir; returns the Markdown table."""
+    def metrics_text(r: Result) -> str:
+        return ", ".join(f"{k}={v}" for k, v in r.metrics.items())
+
+    with open(out_dir / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["notebook", "profile", "status", "seconds", "metrics", "error"])
+        for r in results:
+            w.writerow([r.notebook, profile, r.status, f"{r.seconds:.1f}", json.dumps(r.metrics), r.error])
+    lines = ["| notebook | status | seconds | metrics |", "|---|---|---:|---|"]
+    for r in results:
+        detail = metrics_text(r) if r.status == "ok" else r.error.replace("|", "/")
+        lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {detail} |")
+    table = "\n".join(lines)
+    (out_dir / "summary.md").write_text(f"# dlcourse run, profile {profile}\n\n{table}\n")
+    return table
+
+
+def run(names: Sequence[str], profile: str = "default", overrides: Sequence[tuple[str, str]] = (),
+        out_dir: Path | None = None, stop_on_failure: bool = False, html: bool = True,
+        progress: bool = True) -> list[Result]:
+    """Run notebooks (all when `names` is empty); see the module docstring."""
+    from tqdm.auto import tqdm
+
+    chosen = [course.find(n) for n in names] if names else course.notebooks()
+    if profile not in course.PROFILES:
+        raise ValueError(f"profile must be one of {' | '.join(course.PROFILES)}, got {profile!r}")
+    specs = {nb.id: params.read(nb.path) for nb in chosen}
+    for name, _ in overrides:
+        if not any(name in spec for spec in specs.values()):
+            known = sorted({p for spec in specs.values() for p in spec})
+            raise ValueError(f"unknown parameter {name!r} for {', '.join(specs)}; known: {', '.join(known)}")
+    out_dir = out_dir or course.root() / "build" / "runs" / profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    planned: list[tuple[course.Notebook, dict | None, str]] = []
+    for nb in chosen:  # check every parameter before any heavy work
+        try:
+            planned.append((nb, resolve_parameters(nb, profile, overrides), ""))
+        except ValueError as exc:
+            planned.append((nb, None, str(exc)))
+    results: list[Result] = []
+    bar = tqdm(planned, desc=f"dlcourse run ({profile})", unit="notebook", disable=not progress)
+    for nb, values, problem in bar:
+        bar.set_postfix_str(nb.id)
+        if values is None:
+            results.append(Result(nb.id, "bad parameter", 0.0, error=problem))
+        else:
+            results.append(run_one(nb, values, out_dir, html=html, progress=progress))
+        if stop_on_failure and results[-1].status != "ok":
+            break
+    bar.close()
+    write_summary(results, out_dir, profile)
+    return results
+
+
+def refresh(names: Sequence[str] = (), timeout: int = 900) -> list[Result]:
+    """Re-execute the masters in place at the default profile: the only way committed outputs are made.
+
+    A notebook is written back only if it ran without errors and its outputs pass the lint's output
+    rules; otherwise the failed run goes to build/refresh-failed/ and the master stays as it was.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    chosen = [course.find(n) for n in names] if names else course.notebooks()
+    results = []
+    for nb in chosen:
+        master = nbformat.read(nb.path, as_version=4)
+        client = NotebookClient(master, timeout=timeout, kernel_name=KERNEL, extra_arguments=KERNEL_ARGS,
+                                resources={"metadata": {"path": str(course.notebooks_dir())}})
+        start = time.perf_counter()
+        error = ""
+        try:
+            with _nested_run():
+                client.execute()
+        except Exception as exc:  # CellExecutionError, DeadKernelError, timeouts
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        seconds = time.perf_counter() - start
+        problems = lint.output_problems(master, nb.path.name)
+        if error or problems:
+            failed = course.root() / "build" / "refresh-failed" / nb.path.name
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(master, failed)
+            results.append(Result(nb.id, "failed", seconds, error=error or problems[0], output=failed))
+        else:
+            nbformat.write(master, nb.path)
+            results.append(Result(nb.id, "ok", seconds, report.collect(master), output=nb.path))
+        print(f"{nb.id}: {results[-1].status} in {seconds:.1f} s {results[-1].error}".rstrip(), flush=True)
+    return results
+
+
+def describe_parameters(name: str) -> str:
+    """A notebook's parameters as a table: name, default, allowed values, meaning, smoke/full values."""
+    nb = course.find(name)
+    spec = params.read(nb.path)
+    rows = [("parameter", "default", "smoke", "full", "allowed", "meaning")]
+    for p in spec.values():
+        smoke = repr(nb.smoke[p.name]) if p.name in nb.smoke else ""
+        full = repr(nb.full[p.name]) if p.name in nb.full else ""
+        rows.append((p.name, repr(p.default), smoke, full, p.allowed, p.help))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths, strict=False)) + "  " + r[5]
+             for r in rows]
+    return f"{nb.id}: {nb.title}\n" + "\n".join(lines)
+
+
+def course_map() -> str:
+    return "\n".join(f"{nb.number}  {nb.title:<45} {nb.summary}" for nb in course.notebooks())
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dlcourse", description="Run and manage the dlcourse notebooks.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the course map")
+    pp = sub.add_parser("params", help="a notebook's parameters, defaults, allowed values and meaning")
+    pp.add_argument("notebook")
+    pr = sub.add_parser("run", help="execute notebooks with papermill into build/runs/<profile>/")
+    pr.add_argument("notebooks", nargs="*", help="numbers or ids (default: all)")
+    pr.add_argument("--profile", default="default", choices=course.PROFILES)
+    pr.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    pr.add_argument("--out", type=Path, help="output folder (default build/runs/<profile>)")
+    pr.add_argument("--stop-on-failure", action="store_true")
+    pr.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    pf = sub.add_parser("refresh", help="re-execute the masters in place at the default profile")
+    pf.add_argument("notebooks", nargs="*")
+    pc = sub.add_parser("check", help="run a (student) notebook at a profile and report each exercise")
+    pc.add_argument("path", type=Path)
+    pc.add_argument("--profile", default="smoke", choices=course.PROFILES)
+    ps = sub.add_parser("student", help="build the student release (nbgrader) into build/student/")
+    ps.add_argument("notebooks", nargs="*")
+    ps.add_argument("--out", type=Path)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            print(course_map())
+        elif args.command == "params":
+            print(describe_parameters(args.notebook))
+        elif args.command == "run":
+            results = run(args.notebooks, args.profile, [tuple(x) for x in args.parameter], args.out,
+                          args.stop_on_failure, html=not args.no_html)
+            out = args.out or course.root() / "build" / "runs" / args.profile
+            print(write_summary(results, out, args.profile))
+            print(f"\nsummary: {out / 'summary.md'}")
+            return 0 if all(r.status == "ok" for r in results) else 1
+        elif args.command == "refresh":
+            return 0 if all(r.status == "ok" for r in refresh(args.notebooks)) else 1
+        elif args.command == "check":
+            results = exercises.check_notebook(args.path, args.profile)
+            for name, passed, message in results:
+                print(f"{'PASS' if passed else 'FAIL'}  {name}: {message}")
+            print(f"{sum(p for _, p, _ in results)} of {len(results)} checks passed")
+            return 0 if all(p for _, p, _ in results) else 1
+        elif args.command == "student":
+            for path in exercises.build_student_release(args.out, args.notebooks):
+                print(path)
+    except ValueError as exc:
+        print(f"dlcourse: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,78 @@
+"""The repository's promises: two-command README, environment.yml == pyproject.toml, CI, layout."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+
+from dlcourse import course
+
+ROOT = course.root()
+
+
+def pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return {Requirement(r).name.lower().replace("_", "-"): str(Requirement(r)) for r in reqs}
+
+
+def environment_lines() -> list[str]:
+    """The dependency lines of environment.yml with their comments (yaml drops comments, so read text)."""
+    text = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
+    return [ln for ln in text.splitlines() if re.match(r"\s+- \S", ln) and not ln.strip().endswith("pip:")]
+
+
+def test_environment_yml_and_pyproject_agree_on_every_dependency():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
+    assert "-e .[dev]" in pip, "environment.yml must install the course package itself"
+    listed = {Requirement(r).name.lower().replace("_", "-"): str(Requirement(r)) for r in pip if r != "-e .[dev]"}
+    expected = pyproject_requirements()
+    assert listed.keys() == expected.keys(), (
+        f"only in environment.yml: {sorted(listed.keys() - expected.keys())}; "
+        f"only in pyproject.toml: {sorted(expected.keys() - listed.keys())}")
+    differ = {k: (listed[k], expected[k]) for k in listed if listed[k] != expected[k]}
+    assert not differ, f"different ranges (environment.yml, pyproject.toml): {differ}"
+
+
+def test_every_environment_dependency_names_the_notebooks_that_need_it():
+    for line in environment_lines():
+        comment = line.split("#", 1)[1] if "#" in line else ""
+        assert re.search(r"\b\d\d\b|all notebooks|package|the section below", comment), (
+            f"environment.yml: say which notebooks need it: {line.strip()}")
+
+
+def test_readme_starts_with_exactly_two_commands_lab_then_test():
+    text = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    commands = [ln.split("#")[0].strip() for ln in first_block.splitlines() if ln.strip()]
+    assert commands == ["make lab", "make test"]
+
+
+def test_ci_runs_the_readme_test_command_after_installing_fashion_mnist():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq dataset-fashion-mnist" in ci
+    assert re.search(r"^make test$", ci, re.M)
+    assert "set -euo pipefail" in ci
+
+
+def test_readme_table_of_contents_is_made_from_course_toml():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- course-map[^>]*-->\n(.*?)\n<!-- /course-map -->", text, re.S).group(1)
+    assert block == course.markdown_toc(), "README's course map is stale: paste dlcourse.course.markdown_toc()"
+
+
+def test_generated_data_and_build_output_are_ignored():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert {"build/", "data/generated/", ".venv/"} <= set(ignored)
+
+
+def test_layout():
+    for path in ("notebooks", "dlcourse", "data", "tests", "environment.yml", "README.md", "pyproject.toml",
+                 "Makefile", ".ci/run", "notebooks/course.toml"):
+        assert (ROOT / path).exists(), f"missing {path}"
+    assert Path(ROOT / ".ci" / "run").stat().st_mode & 0o111, ".ci/run must be executable"
