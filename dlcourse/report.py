@@ -22,7 +22,7 @@ def _plain(value: object) -> object:
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"a published metric must be finite, got {value}")
-        return int(value) if value.is_integer() and abs(value) < 2**53 else round(value, 6)
+        return int(value) if value.is_integer() and abs(value) < 2**53 else float(f"{value:.6g}")
     raise ValueError(f"a published metric must be a number, a bool or a str, got {type(value).__name__}")
 
 
