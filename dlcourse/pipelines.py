@@ -22,14 +22,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from dlcourse import bigdata
+
 # numeric features, each with how it is scaled before standardisation
 LOG_FEATURES = ("amount_eur", "seconds_since_prev", "km_from_prev", "speed_kmh", "amount_vs_past_mean",
                 "km_from_home", "account_days", "hours_since_password_reset", "hours_since_device_change",
                 "hours_since_failed_login")
 PLAIN_FEATURES = ("txn_last_1h", "txn_last_24h", "new_device", "hour", "is_night", "age")
-CHANNELS = ("online", "pos", "contactless", "atm")
-CATEGORIES = ("grocery", "restaurants", "fuel", "health", "transport", "fashion", "electronics", "jewelry",
-              "entertainment", "digital_goods", "travel", "gambling", "cash")
+CHANNELS = bigdata.CHANNELS
+CATEGORIES = tuple(bigdata.CATEGORIES)
 READ_COLUMNS = [*LOG_FEATURES, *PLAIN_FEATURES, "channel", "category", "timestamp", "is_fraud"]
 FEATURE_NAMES = (*LOG_FEATURES, *PLAIN_FEATURES, *(f"channel={c}" for c in CHANNELS),
                  *(f"category={c}" for c in CATEGORIES))

@@ -32,7 +32,7 @@ from dlcourse import bigdata
 
 TXN_COLUMNS = bigdata.TRANSACTION_COLUMNS
 HEADER = ",".join(TXN_COLUMNS)
-BLANKS = ("", "NA", "null", "N/A")
+BLANKS = bigdata.BLANKS
 SHUFFLE_METHOD = "tasks"  # Dask shuffle by customer: "tasks" measured faster than "p2p" here (notebook 02)
 OUTLIER_EUR = 25_000  # no genuine card payment of this world comes near it (notebook 02 shows the gap)
 CATEGORY_SYNONYMS = {  # spellings seen in the raw data that plain normalisation does not fix

@@ -35,8 +35,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dlcourse import bigdata
+
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the landing zone's standard timestamp (dlcourse.bigdata)
-CHANNELS = ("online", "pos", "contactless", "atm")
+CHANNELS = bigdata.CHANNELS
 NEIGHBOURS = 101  # rows around each row whose median event time says what "now" was when it arrived
 
 
