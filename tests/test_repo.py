@@ -76,3 +76,11 @@ def test_layout():
                  "Makefile", ".ci/run", "notebooks/course.toml"):
         assert (ROOT / path).exists(), f"missing {path}"
     assert Path(ROOT / ".ci" / "run").stat().st_mode & 0o111, ".ci/run must be executable"
+
+
+def test_make_lab_opens_jupyterlab_at_the_notebooks():
+    import subprocess
+
+    done = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "jupyter lab --ServerApp.root_dir=notebooks" in done.stdout
