@@ -1,0 +1,84 @@
+"""The same Keras 3 model on another backend (JAX), as taught in 14_lightweight_explainable_private.
+
+Keras 3 runs one model definition on TensorFlow, JAX or PyTorch; the backend is chosen by
+``KERAS_BACKEND`` *before* Keras is first imported, so a notebook already running TensorFlow starts the
+other backend in a child process: ``python -m dlcourse.backends`` loads a saved ``.keras`` model, scores
+the given inputs, trains it for some epochs and reports what it measured as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def installed(backend: str) -> bool:
+    """Whether the backend's library is importable here (jax, torch or tensorflow)."""
+    return importlib.util.find_spec(backend) is not None
+
+
+def run(backend: str, model_path: str | Path, data_path: str | Path, epochs: int, batch_size: int,
+        timeout: float = 600) -> dict:
+    """Score and train the saved model on `backend` in a child process. `data_path` is an .npz with x, y
+    (training data) and x_eval (inputs to score). Returns the child's measurements and its predictions."""
+    if backend not in ("jax", "torch", "tensorflow"):
+        raise ValueError(f"backend must be jax, torch or tensorflow, got {backend!r}")
+    if not installed(backend):
+        raise ValueError(f"backend {backend!r} is not installed here: pip install {backend}")
+    out = Path(data_path).with_suffix(f".{backend}.npy")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
+    if backend == "jax" and _has_gpu():
+        env.pop("JAX_PLATFORMS")
+    done = subprocess.run([sys.executable, "-m", "dlcourse.backends", str(model_path), str(data_path), str(out),
+                           str(epochs), str(batch_size)], capture_output=True, text=True, env=env,
+                          timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {backend} child process failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["predictions"] = np.load(out)
+    out.unlink()
+    return result
+
+
+def _has_gpu() -> bool:
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def _child(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dlcourse.backends")
+    for name in ("model", "data", "out"):
+        parser.add_argument(name)
+    parser.add_argument("epochs", type=int)
+    parser.add_argument("batch_size", type=int)
+    args = parser.parse_args(argv)
+    import keras
+
+    keras.utils.set_random_seed(0)
+    data = np.load(args.data)
+    start = time.perf_counter()
+    model = keras.models.load_model(args.model)
+    load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    predictions = model.predict(data["x_eval"], batch_size=1024, verbose=0)
+    predict_s = time.perf_counter() - start
+    np.save(args.out, predictions)
+    start = time.perf_counter()
+    history = model.fit(data["x"], data["y"], epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    fit_s = time.perf_counter() - start
+    print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "load_s": load_s,
+                      "predict_s": predict_s, "fit_s": fit_s, "loss": [float(v) for v in history.history["loss"]]}))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1:])

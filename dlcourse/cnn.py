@@ -1,0 +1,324 @@
+"""Convolutional networks in Keras, as taught in 06_cnn_in_keras (the builders are reused in 10, 11 and 14).
+
+* :func:`seeds_cnn` -- the seeds' baseline, the classic Keras example exactly as written: two conv/pool
+  blocks (32 and 64 filters of 3x3, ReLU, 2x2 max pooling), flatten, a softmax layer;
+* :func:`course_cnn` -- the course's improved CNN: 'same' padding, batch norm, a configurable width,
+  global average pooling or flatten, dropout and (optionally) augmentation layers chosen by data set;
+* :func:`augmentation` -- Keras preprocessing layers (flip, rotation, translation) for a data set;
+* :func:`to_float`, :func:`split_validation`, :func:`make_dataset` -- uint8 images to a cheap tf.data input;
+* :class:`TimeBudget` -- a callback that stops training at a wall-clock budget and can drive a one-cycle
+  learning rate over that budget, so a run ends annealed whatever the machine's speed;
+* :func:`confusion_matrix`, :func:`per_class_accuracy`, :func:`most_confidently_wrong`,
+  :func:`plot_history`, :func:`plot_confusion` -- looking at the errors.
+
+All models take float32 images in [0, 1] of shape (height, width, channels) and output class
+probabilities (softmax), so they train with ``sparse_categorical_crossentropy``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcourse.session import import_tensorflow
+
+tf, keras = import_tensorflow()
+layers = keras.layers
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random transformations for training images: horizontal flips, rotation (fraction of a full turn)
+    and translation (fraction of the image side)."""
+
+    flip: bool
+    rotation: float
+    translation: float
+
+
+# Chosen by data set: digits must not be mirrored (a mirrored 3 is not a 3); clothes, photos may be.
+# CIFAR-10 mirrors the seeds' augmented example (rotation, shifts, horizontal flips).
+AUGMENTATIONS: dict[str, Augment] = {
+    "fashion_mnist": Augment(flip=True, rotation=0.0, translation=0.08),
+    "mnist": Augment(flip=False, rotation=0.03, translation=0.08),
+    "digits": Augment(flip=False, rotation=0.03, translation=0.125),
+    "cifar10": Augment(flip=True, rotation=0.03, translation=0.1),
+    "fashion_mnist_as_cifar10": Augment(flip=True, rotation=0.03, translation=0.1),
+}
+
+
+def augmentation(dataset: str, seed: int | None = None) -> keras.Sequential:
+    """The augmentation layers for `dataset` (a key of AUGMENTATIONS); active only while training."""
+    if dataset not in AUGMENTATIONS:
+        raise ValueError(f"dataset must be one of {', '.join(AUGMENTATIONS)}, got {dataset!r}")
+    spec = AUGMENTATIONS[dataset]
+    steps = []
+    if spec.flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    if spec.rotation:
+        steps.append(layers.RandomRotation(spec.rotation, fill_mode="constant", seed=seed))
+    if spec.translation:
+        steps.append(layers.RandomTranslation(spec.translation, spec.translation, fill_mode="constant", seed=seed))
+    return keras.Sequential(steps, name="augmentation")
+
+
+def _check_shape(input_shape: Sequence[int], n_classes: int) -> tuple[int, int, int]:
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ValueError(f"input_shape must be (height, width, channels), got {tuple(input_shape)}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    return tuple(int(s) for s in input_shape)
+
+
+def seeds_cnn(input_shape: Sequence[int], n_classes: int) -> keras.Sequential:
+    """The seeds' baseline CNN, the classic Keras example as written (06_cnn_in_keras): Conv2D 32 3x3 ReLU ->
+    MaxPool 2 -> Conv2D 64 3x3 ReLU -> MaxPool 2 -> Flatten -> Dense softmax. Needs images of >= 10x10."""
+    shape = _check_shape(input_shape, n_classes)
+    if min(shape[:2]) < 10:
+        raise ValueError(f"seeds_cnn needs images of at least 10x10 (two valid 3x3 convolutions and two 2x2 "
+                         f"poolings), got {shape[0]}x{shape[1]}: enlarge them first (see to_float)")
+    return keras.Sequential([
+        keras.Input(shape),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="seeds_cnn")
+
+
+def course_cnn(input_shape: Sequence[int], n_classes: int, *, widths: Sequence[int] = (32, 64, 128),
+               batch_norm: bool = True, dropout: float = 0.2, head: str = "gap", dense: int = 0,
+               augment: str | None = None, seed: int | None = None, bn_momentum: float = 0.9,
+               name: str = "course_cnn") -> keras.Sequential:
+    """The course's CNN (06_cnn_in_keras): one block per entry of `widths` -- Conv2D 3x3 'same' (no bias when
+    batch norm follows) -> BatchNormalization -> ReLU -> MaxPool 2 (while the image is >= 2 pixels) -- then
+    `head` ("gap": global average pooling, "flatten"), optionally a hidden Dense(`dense`, ReLU) layer,
+    Dropout(`dropout`), Dense softmax. `augment` names a data set whose augmentation layers (see AUGMENTATIONS)
+    go first; they act only in training. `bn_momentum` 0.9 (Keras' default is 0.99) lets batch norm's tracked
+    statistics keep up with the fast-changing weights of a short, high-learning-rate run.
+
+    With widths=(32, 64), batch_norm=False, dropout=0, head="flatten" it is the seeds' CNN with 'same' padding.
+    """
+    shape = _check_shape(input_shape, n_classes)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"widths must be one or more positive filter counts, got {tuple(widths)}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be >= 0 and < 1, got {dropout}")
+    if dense < 0:
+        raise ValueError(f"dense must be >= 0 (0: no hidden dense layer), got {dense}")
+    if head not in ("gap", "flatten"):
+        raise ValueError(f"head must be 'gap' or 'flatten', got {head!r}")
+    stack: list = [keras.Input(shape)]
+    if augment is not None:
+        stack.append(augmentation(augment, seed=seed))
+    size = min(shape[:2])
+    for width in widths:
+        stack.append(layers.Conv2D(int(width), 3, padding="same", use_bias=not batch_norm,
+                                   activation=None if batch_norm else "relu"))
+        if batch_norm:
+            stack += [layers.BatchNormalization(momentum=bn_momentum), layers.ReLU()]
+        if size >= 2:
+            stack.append(layers.MaxPooling2D(2))
+            size //= 2
+    stack.append(layers.GlobalAveragePooling2D() if head == "gap" else layers.Flatten())
+    if dense:
+        stack.append(layers.Dense(int(dense), activation="relu"))
+    if dropout:
+        stack.append(layers.Dropout(dropout, seed=seed))
+    stack.append(layers.Dense(n_classes, activation="softmax"))
+    return keras.Sequential(stack, name=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data in
+
+
+def to_float(images: np.ndarray, min_size: int = 16) -> np.ndarray:
+    """uint8 images (N, H, W, C) -> float32 in [0, 1]; images smaller than `min_size` pixels are enlarged by
+    repeating pixels (sklearn's 8x8 digits -> 16x16), so that the seeds' CNN fits on them."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, height, width, channels), got {images.shape}")
+    x = images.astype("float32") / 255
+    factor = max(1, math.ceil(min_size / min(x.shape[1:3])))
+    if factor > 1:
+        x = x.repeat(factor, axis=1).repeat(factor, axis=2)
+    return x
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A random `fraction` of (x, y) held out for validation: (x_train, y_train, x_val, y_val)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be > 0 and < 1, got {fraction}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = max(1, round(len(x) * fraction))
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False,
+                 seed: int | None = None) -> tf.data.Dataset:
+    """A tf.data input of (images, labels) batches, cheap per step: the arrays live in memory as tensors; a
+    shuffled dataset draws a fresh permutation of indices each epoch and gathers whole batches at once."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if shuffle:
+        images, labels = tf.constant(x), tf.constant(y)
+        ds = (tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+              .batch(batch_size).map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache()
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training on a clock
+
+
+def one_cycle(fraction: float, peak: float, warmup: float = 0.15, final: float = 0.0) -> float:
+    """The learning rate after `fraction` of the training: a linear warm-up to `peak` over the first `warmup`,
+    then a cosine decay down to `final` x `peak`."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    if fraction < warmup:
+        return peak * fraction / warmup
+    progress = (fraction - warmup) / (1 - warmup)
+    return peak * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop `fit` when `seconds` of wall-clock time are spent (06_cnn_in_keras).
+
+    The clock starts when training starts and includes the validation passes; training stops early enough
+    that the last epoch's validation still fits in the budget. With `learning_rate` given, the callback also
+    sets the optimizer's learning rate before every batch to :func:`one_cycle` of the elapsed share of the
+    budget, so the schedule ends annealed whether the machine manages 2 epochs or 20.
+
+    `clock="cpu"` measures the budget in process CPU seconds divided by the CPU cores instead: what the wall
+    time would be on an idle machine, for fair comparisons on a machine shared with other jobs.
+
+    After `fit`: ``seconds`` (wall), ``cpu_seconds`` (process CPU time), ``epochs`` (begun), ``stopped``.
+    """
+
+    def __init__(self, seconds: float, learning_rate: float | None = None, warmup: float = 0.15,
+                 final: float = 0.0, clock: str = "wall") -> None:
+        super().__init__()
+        if seconds <= 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        if clock not in ("wall", "cpu"):
+            raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+        self.clock, self._cores = clock, os.cpu_count() or 1
+        if learning_rate is not None and learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+        self.budget, self.learning_rate, self.warmup, self.final = float(seconds), learning_rate, warmup, final
+        self.seconds = self.cpu_seconds = 0.0
+        self.epochs, self.stopped, self._tail = 0, False, 0.0
+
+    def _now(self) -> float:
+        return time.perf_counter() if self.clock == "wall" else time.process_time() / self._cores
+
+    def elapsed(self) -> float:
+        """Seconds spent so far on the budget's clock."""
+        return self._now() - self._start
+
+    def on_train_begin(self, logs=None):
+        self._start, self._wall, self._cpu = self._now(), time.perf_counter(), time.process_time()
+        self.epochs, self.stopped, self._tail = 0, False, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs += 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.learning_rate is not None:
+            self.model.optimizer.learning_rate = one_cycle(self.elapsed() / self.budget, self.learning_rate,
+                                                           self.warmup, self.final)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.elapsed() + self._tail >= self.budget:
+            self.model.stop_training, self.stopped = True, True
+
+    def on_test_begin(self, logs=None):
+        self._test_start = self._now()
+
+    def on_test_end(self, logs=None):
+        self._tail = self._now() - self._test_start  # the next validation pass takes about as long
+
+    def on_train_end(self, logs=None):
+        self.seconds, self.cpu_seconds = time.perf_counter() - self._wall, time.process_time() - self._cpu
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking at the errors
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts (n_classes, n_classes): row = true class, column = predicted class."""
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}")
+    if len(y_true) and (min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= n_classes):
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}")
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Share of each true class predicted right (the recall): diagonal / row sums (NaN for an empty class)."""
+    cm = np.asarray(cm, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(cm) / cm.sum(axis=1)
+
+
+def most_confidently_wrong(probs: np.ndarray, y_true: np.ndarray, k: int = 10) -> np.ndarray:
+    """Indices of the `k` misclassified examples whose wrong prediction had the highest probability."""
+    probs, y_true = np.asarray(probs), np.asarray(y_true).reshape(-1)
+    wrong = np.flatnonzero(probs.argmax(axis=1) != y_true)
+    confidence = probs[wrong].max(axis=1)
+    return wrong[np.argsort(-confidence, kind="stable")[:k]]
+
+
+def plot_history(histories: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "accuracy",
+                 title: str = "Training curves"):
+    """Training (solid) and validation (dashed) `metric` per epoch for each named history; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for (label, h), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False):
+        for ax, m in zip(axes, ("loss", metric), strict=True):
+            epochs = np.arange(1, len(h[m]) + 1)
+            ax.plot(epochs, h[m], "o-", color=color, label=f"{label}, training")
+            if "val_" + m in h:
+                ax.plot(epochs, h["val_" + m], "s--", color=color, label=f"{label}, validation")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title=f"{title}: loss")
+    axes[1].set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str = "Confusion matrix"):
+    """The confusion matrix as a heat map with the counts written in; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(np.log1p(cm), cmap="Blues")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > cm.max() / 3 else "black")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    ax.grid(False)
+    fig.tight_layout()
+    return fig

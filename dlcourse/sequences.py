@@ -1,0 +1,447 @@
+"""Sequence-model helpers, as used in 08_rnn_in_keras.
+
+Notebook 08 trains recurrent networks on three real tasks; this module keeps the plumbing that would
+otherwise crowd its lesson cells:
+
+* **forecasting** -- an hourly temperature series from either data set, a split by time, sliding windows
+  (a NumPy reference for ``keras.utils.timeseries_dataset_from_array``), the honest baselines
+  (persistence, seasonal naive, linear regression on the window), RMSE and the plots;
+* **characters** -- a character vocabulary, next-character training pairs, smoothed n-gram baselines in
+  bits per character, sampling with a temperature and text generation in NumPy from a trained
+  Embedding -> LSTM -> Dense model (the LSTM step of 07_rnn_theory, :mod:`dlcourse.recurrent`);
+* **classification** -- a small word tokenizer and vocabulary, and the offline stand-in for IMDB:
+  sentences of the Python Language Reference versus sentences of the standard library's docstrings.
+
+    windows, targets = sliding_windows(values, window=48, horizon=12)
+    rmse(targets, persistence_forecast(windows))
+    ngram_bits_per_char(train_ids, test_ids, vocab.size, order=2)
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import sysconfig
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# ---------------------------------------------------------------------------------------------
+# Forecasting
+
+
+def hourly_temperatures(loaded) -> pd.Series:
+    """The hourly air temperature (°C) of a loaded ``temperatures`` or ``jena_climate`` data set.
+
+    Seattle's series is hourly already (column ``temp_c``); Jena's 10-minute records (column
+    ``T (degC)``) are averaged per hour. Gaps of a few hours are filled by linear interpolation so the
+    series is regular, as windowing needs.
+    """
+    df = loaded.data if hasattr(loaded, "data") else loaded
+    if "temp_c" in df.columns:
+        series = df["temp_c"]
+    elif "T (degC)" in df.columns:
+        series = df["T (degC)"]
+    else:
+        raise ValueError(f"expected a temp_c or 'T (degC)' column, got {', '.join(map(str, df.columns))}")
+    series = series.astype("float64").resample("h").mean().interpolate(limit_direction="both")
+    return series.rename("temp_c")
+
+
+def time_split(series, val_fraction: float = 0.15, test_fraction: float = 0.15) -> dict:
+    """Split a time series into consecutive train, validation and test periods (no shuffling).
+
+    Returns {"train": ..., "val": ..., "test": ...}; every test time stamp is later than every
+    validation one, which is later than every training one, so no future value leaks into training.
+    """
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must be > 0 and < 1, got {value}")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction + test_fraction}")
+    n = len(series)
+    n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+    n_train = n - n_val - n_test
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(f"a series of {n} points is too short for this split")
+    return {"train": series[:n_train], "val": series[n_train:n_train + n_val], "test": series[n_train + n_val:]}
+
+
+def _check_window(n: int, window: int, horizon: int) -> None:
+    if window < 1 or horizon < 1:
+        raise ValueError(f"window and horizon must be >= 1, got window={window}, horizon={horizon}")
+    if n < window + horizon:
+        raise ValueError(f"a series of {n} points has no window of {window} with a target {horizon} ahead")
+
+
+def sliding_windows(values: np.ndarray, window: int, horizon: int,
+                    targets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of ``window`` consecutive steps and the value ``horizon`` steps after each window's end.
+
+    The NumPy reference for ``keras.utils.timeseries_dataset_from_array`` as 08_rnn_in_keras calls it:
+    window i is ``values[i : i + window]``, its target ``targets[i + window - 1 + horizon]`` (``targets``
+    defaults to ``values``). Returns (windows (n, window, ...), targets (n, ...)).
+    """
+    values = np.asarray(values)
+    targets = values if targets is None else np.asarray(targets)
+    if len(targets) != len(values):
+        raise ValueError(f"values and targets must have the same length, got {len(values)} and {len(targets)}")
+    _check_window(len(values), window, horizon)
+    n = len(values) - window - horizon + 1
+    index = np.arange(n)[:, None] + np.arange(window)[None, :]
+    return values[index], targets[window - 1 + horizon:]
+
+
+def persistence_forecast(windows: np.ndarray) -> np.ndarray:
+    """"Tomorrow is like today": the last value of each window (windows (n, window) or (n, window, 1))."""
+    windows = np.asarray(windows)
+    return windows[:, -1].reshape(len(windows), -1)[:, 0]
+
+
+def seasonal_naive_forecast(windows: np.ndarray, horizon: int, period: int = 24) -> np.ndarray:
+    """The value one whole period (or several) before the target time: the same hour on an earlier day.
+
+    The lag is the smallest multiple of ``period`` that is at least ``horizon``, so the value is known
+    when the forecast is made; the window must reach back that far.
+    """
+    windows = np.asarray(windows)
+    window = windows.shape[1]
+    lag = period * math.ceil(horizon / period)
+    position = window - 1 + horizon - lag  # index inside the window of time t + horizon - lag
+    if position < 0:
+        raise ValueError(f"a window of {window} steps does not reach back {lag - horizon + 1} steps "
+                         f"(horizon {horizon}, period {period})")
+    return windows[:, position].reshape(len(windows), -1)[:, 0]
+
+
+def fit_linear_forecast(windows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Least-squares weights (window values, then an intercept) of a linear forecast from the window."""
+    x = np.asarray(windows, dtype="float64").reshape(len(windows), -1)
+    design = np.hstack([x, np.ones((len(x), 1))])
+    coef, *_ = np.linalg.lstsq(design, np.asarray(targets, dtype="float64").reshape(len(x)), rcond=None)
+    return coef
+
+
+def linear_forecast(windows: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Apply :func:`fit_linear_forecast`'s weights to windows."""
+    x = np.asarray(windows, dtype="float64").reshape(len(windows), -1)
+    if x.shape[1] + 1 != len(coef):
+        raise ValueError(f"coef has {len(coef)} weights, windows need {x.shape[1] + 1}")
+    return x @ coef[:-1] + coef[-1]
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root mean squared error, in the unit of the targets."""
+    y_true, y_pred = np.asarray(y_true, dtype="float64").ravel(), np.asarray(y_pred, dtype="float64").ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same size, got {y_true.size} and {y_pred.size}")
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def plot_split(parts: Mapping[str, object], title: str, unit: str = "°C"):
+    """The train, validation and test periods of a series in three colours, boundaries marked."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    for name, part in parts.items():
+        period = f"{part.index[0]:%Y-%m-%d} to {part.index[-1]:%Y-%m-%d}"
+        ax.plot(part.index, part.to_numpy(), lw=0.6, label=f"{name}: {period}")
+    for part in list(parts.values())[1:]:
+        ax.axvline(part.index[0], color="k", ls="--", lw=1)
+    ax.set(xlabel="time", ylabel=f"temperature ({unit})", title=title)
+    ax.legend(loc="lower center", fontsize=8, ncol=len(parts))
+    fig.tight_layout()
+    return fig
+
+
+def plot_forecast(times, truth: np.ndarray, forecasts: Mapping[str, np.ndarray], title: str, unit: str = "°C"):
+    """The true series and several forecasts over the same time stamps."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    ax.plot(times, truth, "k", lw=2, label="measured")
+    for name, forecast in forecasts.items():
+        ax.plot(times, forecast, lw=1.2, label=name)
+    ax.set(xlabel="time of the forecast target", ylabel=f"temperature ({unit})", title=title)
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters
+
+
+@dataclass(frozen=True)
+class CharVocabulary:
+    """The characters of a text, each with an integer id (sorted, so the ids do not depend on order)."""
+
+    chars: tuple[str, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocabulary:
+        if not text:
+            raise ValueError("text must hold at least one character")
+        return cls(tuple(sorted(set(text))))
+
+    @property
+    def size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.chars)}
+        unknown = sorted(set(text) - set(index))
+        if unknown:
+            raise ValueError(f"characters not in the vocabulary: {unknown[:10]!r}")
+        return np.fromiter((index[c] for c in text), dtype="int32", count=len(text))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def next_char_pairs(ids: np.ndarray, seq_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a text (ids) into non-overlapping sequences of ``seq_length`` and their next-character targets.
+
+    Row i of x is ``ids[i L : (i + 1) L]``, row i of y the same span one character later. Returns
+    (x, y), both (n, seq_length) with n = (len(ids) - 1) // seq_length.
+    """
+    ids = np.asarray(ids)
+    if seq_length < 1:
+        raise ValueError(f"seq_length must be >= 1, got {seq_length}")
+    n = (len(ids) - 1) // seq_length
+    if n < 1:
+        raise ValueError(f"a text of {len(ids)} characters holds no sequence of {seq_length} plus a target")
+    x = ids[: n * seq_length].reshape(n, seq_length)
+    y = ids[1: n * seq_length + 1].reshape(n, seq_length)
+    return x, y
+
+
+def ngram_bits_per_char(train_ids: np.ndarray, test_ids: np.ndarray, vocab_size: int, order: int,
+                        alpha: float = 0.1) -> float:
+    """Bits per character of an add-``alpha`` smoothed unigram (order 1) or bigram (order 2) model.
+
+    Counts come from ``train_ids`` only. The model predicts ``test_ids[1:]`` (for the bigram, from the
+    character before each one), so both orders score exactly the characters an LSTM fed ``test_ids[:-1]``
+    would predict.
+    """
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 (unigram) or 2 (bigram), got {order}")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    train_ids, test_ids = np.asarray(train_ids, dtype="int64"), np.asarray(test_ids, dtype="int64")
+    if len(test_ids) < 2:
+        raise ValueError("test_ids must hold at least 2 characters")
+    if order == 1:
+        counts = np.bincount(train_ids, minlength=vocab_size).astype("float64") + alpha
+        probs = counts[test_ids[1:]] / counts.sum()
+    else:
+        counts = np.zeros((vocab_size, vocab_size))
+        np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
+        counts += alpha
+        probs = counts[test_ids[:-1], test_ids[1:]] / counts[test_ids[:-1]].sum(axis=1)
+    return float(-np.mean(np.log2(probs)))
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities softmax(logits / T): T < 1 sharpens the distribution, T > 1 flattens it."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = np.asarray(logits, dtype="float64") / temperature
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample_with_temperature(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Draw one index from softmax(logits / temperature)."""
+    p = apply_temperature(logits, temperature)
+    return int(rng.choice(len(p), p=p))
+
+
+@dataclass
+class CharModelWeights:
+    """The weights of an Embedding -> LSTM -> Dense character model, as NumPy arrays (float64)."""
+
+    embedding: np.ndarray
+    lstm: dict
+    dense_kernel: np.ndarray
+    dense_bias: np.ndarray
+
+    @classmethod
+    def from_keras(cls, embedding_layer, lstm_layer, dense_layer) -> CharModelWeights:
+        from dlcourse import recurrent
+
+        kernel, bias = dense_layer.get_weights()
+        return cls(np.asarray(embedding_layer.get_weights()[0], "float64"), recurrent.weights_from_keras(lstm_layer),
+                   np.asarray(kernel, "float64"), np.asarray(bias, "float64"))
+
+    def logits(self, ids: np.ndarray) -> np.ndarray:
+        """Next-character logits after every position of a batch of id sequences (batch, time)."""
+        from dlcourse import recurrent
+
+        outputs, _, _ = recurrent.lstm_forward(self.embedding[np.asarray(ids)], **self.lstm)
+        return outputs @ self.dense_kernel + self.dense_bias
+
+
+def generate_text(weights: CharModelWeights, vocab: CharVocabulary, prompt: str, length: int,
+                  temperature: float, rng: np.random.Generator) -> str:
+    """Continue ``prompt`` by ``length`` characters, one LSTM step and one draw at a time, in NumPy."""
+    from dlcourse import recurrent
+
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    units = weights.lstm["recurrent_kernel"].shape[0]
+    h, c = np.zeros((1, units)), np.zeros((1, units))
+    logits = None
+    for i in vocab.encode(prompt):
+        h, c = recurrent.lstm_step(weights.embedding[[i]], h, c, **weights.lstm)
+        logits = h @ weights.dense_kernel + weights.dense_bias
+    if logits is None:
+        raise ValueError("prompt must hold at least one character")
+    out = []
+    for _ in range(length):
+        i = sample_with_temperature(logits[0], temperature, rng)
+        out.append(i)
+        h, c = recurrent.lstm_step(weights.embedding[[i]], h, c, **weights.lstm)
+        logits = h @ weights.dense_kernel + weights.dense_bias
+    return vocab.decode(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Words and the offline classification task
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|[0-9]+|[^\sa-z0-9]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words, numbers and single punctuation marks: 'It's 3 a.m.' -> it's 3 a . m ."""
+    return _WORD.findall(text.lower())
+
+
+def word_vocabulary(token_lists: Iterable[Sequence[str]], max_words: int) -> dict[str, int]:
+    """The ``max_words`` - 2 most frequent words, numbered from 2 (0 is padding, 1 an unknown word).
+
+    Ties are broken alphabetically, so the numbering is the same on every run.
+    """
+    if max_words < 3:
+        raise ValueError(f"max_words must be >= 3 (padding, unknown and one word), got {max_words}")
+    counts = Counter(w for tokens in token_lists for w in tokens)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max_words - 2]
+    return {w: i + 2 for i, (w, _) in enumerate(ranked)}
+
+
+def encode_words(token_lists: Iterable[Sequence[str]], vocabulary: Mapping[str, int]) -> list[list[int]]:
+    """Word ids per text; a word outside the vocabulary becomes 1."""
+    return [[vocabulary.get(w, 1) for w in tokens] for tokens in token_lists]
+
+
+def _sentences(text: str, min_words: int, max_words: int) -> list[str]:
+    """Prose sentences of a text: code lines (indented or starting with >>>) and short or long ones dropped."""
+    prose = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [ln for ln in paragraph.splitlines() if ln.strip()]
+        if not lines or any(ln.startswith(("   ", "\t")) or ln.lstrip().startswith(">>>") for ln in lines):
+            continue
+        prose.append(" ".join(ln.strip() for ln in lines))
+    out = []
+    for p in prose:
+        for s in _SENTENCE_END.split(p):
+            n_words = len(re.findall(r"[A-Za-z]+", s))
+            if min_words <= n_words <= max_words:
+                out.append(s)
+    return out
+
+
+def _stdlib_docstrings() -> dict[str, str]:
+    """Every docstring of each top-level public module of the standard library, per module, by ``ast``."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    docs = {}
+    for path in sorted(root.glob("*.py")):
+        if path.name.startswith("_") or path.stem in ("this", "antigravity"):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        found = [ast.get_docstring(node) for node in ast.walk(tree)
+                 if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
+        docs[path.stem] = "\n\n".join(d for d in found if d)
+    return docs
+
+
+@dataclass
+class TextClassification:
+    """Texts with binary labels, split into train and test, and where they come from."""
+
+    name: str
+    x_train: list
+    y_train: np.ndarray
+    x_test: list
+    y_test: np.ndarray
+    class_names: tuple[str, str]
+    source: str
+
+
+def _balance(texts: list, labels: list, rng: np.random.Generator) -> tuple[list, np.ndarray]:
+    """Keep every text of the rarer label and as many randomly chosen texts of the other (order kept)."""
+    labels = np.asarray(labels, dtype="int64")
+    n = min(np.sum(labels == 0), np.sum(labels == 1))
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == k))[:n] for k in (0, 1)]))
+    return [texts[i] for i in keep], labels[keep]
+
+
+def reference_vs_docstrings(min_words: int = 6, max_words: int = 50, test_every: int = 3,
+                            balanced: bool = True, seed: int = 0) -> TextClassification:
+    """Sentences of the Python Language Reference (label 1) versus the standard library's docstrings (label 0).
+
+    The offline stand-in for IMDB in 08_rnn_in_keras: real English prose from two sources that ship
+    with Python (pydoc_data's topics; the docstrings of the top-level stdlib modules, read with ``ast``
+    without importing them). The split is by document -- every ``test_every``-th topic or module goes to
+    the test set whole, and sentences repeated across pages are kept in training only -- so no test
+    sentence has a twin from the same page in training. With
+    ``balanced`` the more frequent label is subsampled (``seed``) to the size of the other in both sets,
+    so the majority-class baseline is 50 %.
+    """
+    from pydoc_data.topics import topics
+
+    if test_every < 2:
+        raise ValueError(f"test_every must be >= 2, got {test_every}")
+    documents = [(1, topics[k]) for k in sorted(topics)]
+    documents += [(0, v) for v in _stdlib_docstrings().values()]
+    x_train, y_train, x_test, y_test = [], [], [], []
+    for i, (label, text) in enumerate(documents):
+        if i % test_every != test_every - 1:
+            for sentence in _sentences(text, min_words, max_words):
+                x_train.append(sentence)
+                y_train.append(label)
+    seen = set(x_train)  # pydoc topics repeat some paragraphs: no test sentence may also be a training one
+    for i, (label, text) in enumerate(documents):
+        if i % test_every == test_every - 1:
+            for sentence in _sentences(text, min_words, max_words):
+                if sentence not in seen:
+                    seen.add(sentence)
+                    x_test.append(sentence)
+                    y_test.append(label)
+    if balanced:
+        rng = np.random.default_rng(seed)
+        (x_train, y_train), (x_test, y_test) = _balance(x_train, y_train, rng), _balance(x_test, y_test, rng)
+    return TextClassification("reference_vs_docstrings", x_train, np.array(y_train, "int64"), x_test,
+                              np.array(y_test, "int64"), ("library docstring", "language reference"),
+                              "CPython's pydoc_data topics and standard library docstrings (bundled)")
+
+
+def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:
+    """Test accuracy of always answering the most frequent training label."""
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if len(y_train) == 0 or len(y_test) == 0:
+        raise ValueError("y_train and y_test must not be empty")
+    majority = Counter(y_train.tolist()).most_common(1)[0][0]
+    return float(np.mean(y_test == majority))

@@ -1,0 +1,86 @@
+"""dlcourse.lite, explain, privacy and backends: the machinery of notebook 14."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlcourse import backends, explain, lite, privacy
+from dlcourse.session import import_tensorflow
+
+tf, keras = import_tensorflow()
+
+
+@pytest.fixture(scope="module")
+def small_cnn():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((64, 12, 12, 1)).astype("float32")
+    return model, x
+
+
+@pytest.mark.parametrize("mode", lite.MODES)
+def test_every_quantised_model_predicts_like_keras(small_cnn, mode):
+    model, x = small_cnn
+    content = lite.convert(model, mode, representative=x[:32])
+    lm = lite.LiteModel(content)
+    got, want = lm.predict(x, batch_size=16), model.predict(x, verbose=0)
+    assert got.shape == want.shape
+    tolerance = {"float32": 1e-5, "float16": 1e-2, "dynamic_range": 5e-2, "int8": 5e-2}[mode]
+    assert np.abs(got - want).max() < tolerance, f"{mode}: {np.abs(got - want).max()}"
+    assert lm.latency_ms(x[0], runs=5) > 0
+
+
+def test_quantisation_shrinks_the_file(small_cnn):
+    model, x = small_cnn
+    sizes = {mode: len(lite.convert(model, mode, representative=x[:8])) for mode in lite.MODES}
+    assert sizes["float16"] < sizes["float32"] and sizes["int8"] < sizes["float16"]
+
+
+def test_bad_quantisation_requests_are_named(small_cnn):
+    model, _ = small_cnn
+    with pytest.raises(ValueError, match="mode must be one of float32, float16, dynamic_range, int8, got 'int4'"):
+        lite.convert(model, "int4")
+    with pytest.raises(ValueError, match="needs representative inputs"):
+        lite.convert(model, "int8")
+
+
+def test_integrated_gradients_are_complete_and_saliency_is_the_gradient(small_cnn):
+    model, x = small_cnn
+    classes = model.predict(x[:4], verbose=0).argmax(1)
+    ig = explain.integrated_gradients(model, x[:4], classes, steps=64)
+    gap = explain.class_score(model, x[:4], classes) - explain.class_score(model, np.zeros_like(x[:4]), classes)
+    assert np.allclose(ig.sum(axis=(1, 2, 3)), gap, atol=2e-3)
+    # saliency of a linear model is |w| for every image
+    linear = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    sal = explain.saliency(linear, x[:2], np.array([1, 1]))
+    assert np.allclose(sal[0], np.abs(linear.layers[-1].get_weights()[0][:, 1]).reshape(12, 12), atol=1e-6)
+    with pytest.raises(ValueError, match="steps must be ≥ 1, got 0"):
+        explain.integrated_gradients(model, x[:1], classes[:1], steps=0)
+
+
+def test_membership_attack_reads_the_loss_gap():
+    rng = np.random.default_rng(0)
+    same = privacy.membership_attack(rng.exponential(1, 4000), rng.exponential(1, 4000))
+    assert abs(same["auc"] - 0.5) < 0.03 and same["advantage"] < 0.06
+    leaky = privacy.membership_attack(rng.exponential(0.1, 4000), rng.exponential(1, 4000))
+    assert leaky["auc"] > 0.85 and leaky["advantage"] > 0.5
+    assert leaky["accuracy"] == pytest.approx(0.5 + leaky["advantage"] / 2)
+    assert np.allclose(privacy.per_example_loss(np.array([[0.25, 0.75]]), np.array([1])), -np.log(0.75))
+    with pytest.raises(ValueError, match="equal length"):
+        privacy.membership_attack([0.1], [0.1, 0.2])
+
+
+def test_the_same_model_runs_on_jax(small_cnn, tmp_path):
+    model, x = small_cnn
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(len(x)) % 3, x_eval=x[:8])
+    result = backends.run("jax", tmp_path / "m.keras", tmp_path / "d.npz", epochs=1, batch_size=16)
+    assert result["backend"] == "jax"
+    assert np.allclose(result["predictions"], model.predict(x[:8], verbose=0), atol=1e-5)
+    assert len(result["loss"]) == 1 and np.isfinite(result["loss"][0])
+    with pytest.raises(ValueError, match="backend must be jax, torch or tensorflow, got 'mxnet'"):
+        backends.run("mxnet", tmp_path / "m.keras", tmp_path / "d.npz", 1, 16)

@@ -1,0 +1,150 @@
+"""dlcourse.sequences: windows, baselines, bits per character, sampling, the offline text task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlcourse import sequences as sq
+
+
+def hourly(n=200, start="2020-01-01"):
+    index = pd.date_range(start, periods=n, freq="h")
+    return pd.Series(np.sin(np.arange(n) * 2 * np.pi / 24) * 5 + 10, index=index)
+
+
+# -- forecasting ---------------------------------------------------------------------------------
+
+def test_hourly_temperatures_reads_both_data_sets():
+    seattle = pd.DataFrame({"temp_c": hourly(48).to_numpy()}, index=hourly(48).index)
+    assert sq.hourly_temperatures(seattle).equals(hourly(48).rename("temp_c"))
+    ten_min = pd.date_range("2020-01-01", periods=12, freq="10min")
+    jena = pd.DataFrame({"T (degC)": np.arange(12.0), "p (mbar)": 1000.0}, index=ten_min)
+    out = sq.hourly_temperatures(jena)
+    assert out.tolist() == [2.5, 8.5] and out.name == "temp_c"
+    with pytest.raises(ValueError, match="temp_c"):
+        sq.hourly_temperatures(pd.DataFrame({"x": [1.0]}, index=ten_min[:1]))
+
+
+def test_time_split_is_ordered_and_complete():
+    s = hourly(100)
+    parts = sq.time_split(s, 0.2, 0.1)
+    assert [len(p) for p in parts.values()] == [70, 20, 10]
+    assert parts["train"].index[-1] < parts["val"].index[0] < parts["val"].index[-1] < parts["test"].index[0]
+    assert pd.concat(parts.values()).equals(s)
+    with pytest.raises(ValueError, match="must be < 1"):
+        sq.time_split(s, 0.6, 0.5)
+
+
+def test_sliding_windows_match_keras():
+    import keras
+
+    values = np.arange(30, dtype="float32")
+    window, horizon = 5, 3
+    x, y = sq.sliding_windows(values, window, horizon)
+    assert x.shape == (30 - window - horizon + 1, window)
+    assert x[0].tolist() == [0, 1, 2, 3, 4] and y[0] == 4 + horizon
+    ds = keras.utils.timeseries_dataset_from_array(values[:-horizon], values[window - 1 + horizon:],
+                                                   sequence_length=window, batch_size=100)
+    kx, ky = next(iter(ds))
+    assert np.array_equal(kx.numpy(), x) and np.array_equal(ky.numpy(), y)
+    with pytest.raises(ValueError, match="no window"):
+        sq.sliding_windows(values[:7], window, horizon)
+
+
+def test_baselines_on_a_daily_cycle():
+    y = hourly(24 * 10).to_numpy()
+    x, t = sq.sliding_windows(y, 48, 6)
+    assert np.allclose(sq.seasonal_naive_forecast(x, 6), t)          # a pure daily cycle repeats exactly
+    assert np.array_equal(sq.persistence_forecast(x), x[:, -1])
+    assert sq.rmse(t, sq.persistence_forecast(x)) > 1
+    assert sq.rmse(t, sq.linear_forecast(x, sq.fit_linear_forecast(x, t))) < 1e-6
+    assert np.allclose(sq.seasonal_naive_forecast(x[..., None], 30), x[:, 48 - 1 + 30 - 48])  # lag 48 for h = 30
+    with pytest.raises(ValueError, match="does not reach back"):
+        sq.seasonal_naive_forecast(x[:, -10:], 6)
+
+
+def test_rmse():
+    assert sq.rmse([1, 2, 3], [1, 2, 3]) == 0
+    assert np.isclose(sq.rmse([0, 0], [3, 4]), np.sqrt(12.5))
+    with pytest.raises(ValueError):
+        sq.rmse([1, 2], [1])
+
+
+# -- characters ----------------------------------------------------------------------------------
+
+def test_char_vocabulary_round_trip():
+    vocab = sq.CharVocabulary.from_text("hello world")
+    assert vocab.chars == tuple(sorted(set("hello world"))) and vocab.size == 8
+    assert vocab.decode(vocab.encode("hello")) == "hello"
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.encode("xyz")
+
+
+def test_next_char_pairs_shift_by_one():
+    ids = np.arange(23)
+    x, y = sq.next_char_pairs(ids, 5)
+    assert x.shape == y.shape == (4, 5)
+    assert np.array_equal(y, x + 1)
+
+
+def test_ngram_bits_per_char():
+    rng = np.random.default_rng(0)
+    uniform = rng.integers(0, 8, 20_000)
+    assert abs(sq.ngram_bits_per_char(uniform, uniform[:5000], 8, order=1) - 3) < 0.01
+    cycle = np.tile(np.arange(4), 1000)  # the next symbol is certain given the previous one
+    assert sq.ngram_bits_per_char(cycle, cycle[:400], 4, order=2, alpha=1e-6) < 1e-3
+    assert abs(sq.ngram_bits_per_char(cycle, cycle[:400], 4, order=1) - 2) < 0.01
+    with pytest.raises(ValueError, match="order"):
+        sq.ngram_bits_per_char(cycle, cycle, 4, order=3)
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = np.array([2.0, 1.0, 0.0])
+    cold, warm = sq.apply_temperature(logits, 0.1), sq.apply_temperature(logits, 10.0)
+    assert cold[0] > 0.99 and np.allclose(warm, 1 / 3, atol=0.05)
+    assert np.allclose(sq.apply_temperature(logits, 1.0).sum(), 1)
+    draws = [sq.sample_with_temperature(logits, 0.05, np.random.default_rng(i)) for i in range(20)]
+    assert set(draws) == {0}
+    with pytest.raises(ValueError, match="temperature"):
+        sq.apply_temperature(logits, 0)
+
+
+def test_numpy_char_model_equals_keras_and_generates():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    vocab = sq.CharVocabulary.from_text("abcd ")
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab.size, 4),
+                              keras.layers.LSTM(6, return_sequences=True), keras.layers.Dense(vocab.size)])
+    ids = vocab.encode("abc dab cd")[None, :]
+    weights = sq.CharModelWeights.from_keras(*model.layers)
+    assert np.allclose(weights.logits(ids), model.predict(ids, verbose=0), atol=1e-5)
+    text = sq.generate_text(weights, vocab, "ab", 30, 1.0, np.random.default_rng(0))
+    assert len(text) == 30 and set(text) <= set(vocab.chars)
+    assert text == sq.generate_text(weights, vocab, "ab", 30, 1.0, np.random.default_rng(0))
+
+
+# -- words and classification --------------------------------------------------------------------
+
+def test_tokenize_vocabulary_encode():
+    tokens = sq.tokenize("It's 3 a.m., OK?")
+    assert tokens == ["it's", "3", "a", ".", "m", ".", ",", "ok", "?"]
+    vocab = sq.word_vocabulary([["b", "a", "a"], ["c", "b"]], max_words=4)
+    assert vocab == {"a": 2, "b": 3}  # 0 padding, 1 unknown; ties alphabetical
+    assert sq.encode_words([["a", "c", "b"]], vocab) == [[2, 1, 3]]
+
+
+def test_reference_vs_docstrings_is_balanced_and_split_by_document():
+    data = sq.reference_vs_docstrings()
+    assert len(data.x_train) > 1000 and len(data.x_test) > 100
+    assert data.y_train.mean() == 0.5 and data.y_test.mean() == 0.5
+    assert not set(data.x_train) & set(data.x_test), "a test sentence also occurs in training"
+    assert all(len(s.split()) >= 6 for s in data.x_train[:200])
+
+
+def test_majority_accuracy():
+    assert sq.majority_accuracy([0, 0, 1], [0, 1, 1, 1]) == 0.25
+    with pytest.raises(ValueError):
+        sq.majority_accuracy([], [1])
