@@ -206,18 +206,33 @@ class ImageGridCallback(keras.callbacks.Callback):
 
     ``snapshots`` is a list of (epoch, images) with images in [-1, 1]; epoch 0 is the untrained
     generator. A fixed noise batch makes the rows comparable: the same z, a better generator.
-    Defined in 10_gan_in_keras.
+    With `keep_weights`, ``weights`` holds (epoch, generator weights) at the same moments, so that the
+    generator of any epoch can be scored later (:meth:`generator_at`). Defined in 10_gan_in_keras.
     """
 
-    def __init__(self, noise: np.ndarray, labels: np.ndarray | None = None, every: int = 1):
+    def __init__(self, noise: np.ndarray, labels: np.ndarray | None = None, every: int = 1,
+                 keep_weights: bool = False):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.noise, self.labels, self.every = np.asarray(noise, dtype="float32"), labels, every
+        self.keep_weights = keep_weights
         self.snapshots: list[tuple[int, np.ndarray]] = []
+        self.weights: list[tuple[int, list[np.ndarray]]] = []
 
     def _snap(self, epoch: int) -> None:
         self.snapshots.append((epoch, generate(self.model.generator, self.noise, self.labels)))
+        if self.keep_weights:
+            self.weights.append((epoch, self.model.generator.get_weights()))
+
+    def generator_at(self, epoch: int) -> keras.Model:
+        """A copy of the generator as it was after `epoch` epochs (needs keep_weights=True)."""
+        kept = dict(self.weights)
+        if epoch not in kept:
+            raise ValueError(f"no weights kept for epoch {epoch}; kept: {sorted(kept) or 'none (keep_weights=False)'}")
+        copy = keras.models.clone_model(self.model.generator)
+        copy.set_weights(kept[epoch])
+        return copy
 
     def on_train_begin(self, logs=None):
         if not self.snapshots:

@@ -62,11 +62,26 @@ def test_course_cnn_puts_augmentation_first_and_it_acts_only_in_training():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"widths": ()}, "widths"), ({"dropout": 1.0}, "dropout"), ({"head": "dense"}, "head"),
-    ({"augment": "imagenet"}, "dataset must be one of"),
+    ({"augment": "imagenet"}, "dataset must be one of"), ({"pooled_blocks": 4}, "pooled_blocks"),
+    ({"pooled_blocks": -1}, "pooled_blocks"),
 ])
 def test_course_cnn_refuses_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         cnn.course_cnn((28, 28, 1), 10, **kwargs)
+
+
+def test_course_cnn_pool_first_and_pooled_blocks():
+    model = cnn.course_cnn((28, 28, 1), 10, widths=(4, 8, 16), pool_first=True, pooled_blocks=2, dropout=0,
+                           head="flatten")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[:4] == ["Conv2D", "MaxPooling2D", "BatchNormalization", "ReLU"]  # pooling before the norm
+    assert kinds.count("MaxPooling2D") == 2
+    assert tuple(model.layers[-2].output.shape[1:]) == (7 * 7 * 16,)  # the unpooled last block: 7x7x16 flattened
+    plain = cnn.course_cnn((28, 28, 1), 10, widths=(4, 8, 16), dropout=0, head="flatten")
+    assert [type(layer).__name__ for layer in plain.layers][:4] == ["Conv2D", "BatchNormalization", "ReLU",
+                                                                     "MaxPooling2D"]
+    # same weights either way: only where the pooling sits differs
+    assert model.count_params() - plain.count_params() == (7 * 7 * 16 - 3 * 3 * 16) * 10
 
 
 def test_augmentation_never_mirrors_digits():
@@ -148,6 +163,13 @@ def test_time_budget_without_stopping():
     budget = cnn.TimeBudget(600)
     tiny_fit(budget, epochs=2)
     assert not budget.stopped and budget.epochs == 2
+
+
+def test_time_budget_skip_tracing_counts_only_the_trained_batches():
+    budget = cnn.TimeBudget(0.5, skip_tracing=True)
+    tiny_fit(budget, epochs=10_000)
+    assert budget.stopped and budget.batches > 0
+    assert 0.5 <= budget.trained_seconds < budget.seconds  # the first batch (tracing) is outside the budget
 
 
 @pytest.mark.parametrize("kwargs, message", [

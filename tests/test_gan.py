@@ -74,6 +74,22 @@ def test_one_discriminator_step_and_one_generator_step_per_batch():
     assert [e for e, _ in callback.snapshots] == [0, 1, 2] and callback.snapshots[0][1].shape == (4, 8, 8, 1)
 
 
+def test_image_grid_callback_keeps_the_generator_of_every_epoch():
+    model = _tiny_gan()
+    images = np.random.default_rng(0).uniform(-1, 1, (64, 8, 8, 1)).astype("float32")
+    noise = np.random.default_rng(1).normal(size=(4, 8)).astype("float32")
+    callback = gan.ImageGridCallback(noise, keep_weights=True)
+    model.fit(images, batch_size=32, epochs=2, verbose=0, callbacks=[callback])
+    assert [e for e, _ in callback.weights] == [0, 1, 2]
+    for epoch, drawn in callback.snapshots:  # each kept generator redraws that epoch's row exactly
+        assert np.allclose(gan.generate(callback.generator_at(epoch), noise), drawn, atol=1e-5)
+    assert not np.allclose(callback.snapshots[0][1], callback.snapshots[-1][1])
+    with pytest.raises(ValueError, match="no weights kept for epoch 5"):
+        callback.generator_at(5)
+    with pytest.raises(ValueError, match="keep_weights=False"):
+        gan.ImageGridCallback(noise).generator_at(0)
+
+
 def test_each_network_moves_only_by_its_own_optimizer():
     model = _tiny_gan()
     images = np.zeros((32, 8, 8, 1), "float32")
