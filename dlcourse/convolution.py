@@ -236,27 +236,18 @@ def show_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
     `symmetric=True` centres a diverging colour map on 0 for each panel (positive red, negative blue),
     the way to look at kernels and gradients.
     """
-    import matplotlib.pyplot as plt
+    from dlcourse import plots
 
     if len(images) == 0:
         raise ValueError("images must hold at least one array, got 0")
     _check_positive(ncols=ncols)
     ncols = min(ncols, len(images))
-    nrows = int(np.ceil(len(images) / ncols))
     ratio = images[0].shape[0] / images[0].shape[1]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * ratio * nrows + 0.3 * nrows + 0.4),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, (ax, img) in enumerate(zip(axes.flat, images, strict=False)):
+    fig, axes = plots.image_grid(len(images), ncols, size, size * ratio + 0.3, extra_height=0.4)
+    for ax, img in zip(axes, images, strict=False):
         if symmetric:
             limit = float(np.abs(img).max()) or 1.0
             ax.imshow(img, cmap="RdBu_r", vmin=-limit, vmax=limit)
         else:
             ax.imshow(img, cmap=cmap)
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish_grid(fig, axes, titles, title)

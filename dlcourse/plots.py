@@ -7,26 +7,43 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 10,
-                title: str | None = None, size: float = 1.2):
-    """A grid of images (N, H, W) or (N, H, W, C), one optional title each; returns the figure."""
+def image_grid(count: int, ncols: int, cell_width: float, cell_height: float, extra_height: float = 0.0):
+    """An empty grid for `count` images, `ncols` to a row, every axis off: (figure, axes of the first `count` cells).
+
+    Each cell is `cell_width` x `cell_height` inches; `extra_height` inches go on top (for a title).
+    Finish it with :func:`finish_grid`.
+    """
     import matplotlib.pyplot as plt
 
-    images = np.asarray(images)
-    if len(images) == 0:
-        raise ValueError("images must hold at least one image, got 0")
+    if count < 1:
+        raise ValueError(f"images must hold at least one image, got {count}")
     if ncols < 1:
         raise ValueError(f"ncols must be >= 1, got {ncols}")
-    nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    nrows = int(np.ceil(count / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_width * ncols, cell_height * nrows + extra_height),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for i, (ax, img) in enumerate(zip(axes.flat, images, strict=False)):
-        img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
-        ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None)
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
+    return fig, list(axes.flat)[:count]
+
+
+def finish_grid(fig, axes, titles: Sequence[str] | None = None, title: str | None = None):
+    """Put one small title on each cell and `title` over the grid, then tighten the layout; returns the figure."""
+    if titles is not None:
+        for ax, text in zip(axes, titles, strict=False):
+            ax.set_title(text, fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 10,
+                title: str | None = None, size: float = 1.2):
+    """A grid of images (N, H, W) or (N, H, W, C), one optional title each; returns the figure."""
+    images = np.asarray(images)
+    fig, axes = image_grid(len(images), ncols, size, size * 1.15)
+    for ax, img in zip(axes, images, strict=False):
+        img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+        ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None)
+    return finish_grid(fig, axes, titles, title)
