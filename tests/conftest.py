@@ -14,6 +14,30 @@ from dlcourse import course
 
 COURSE = course.notebooks()
 
+# `make test` runs on two pytest-xdist workers (--dist loadgroup). Everything that executes a notebook (its
+# papermill smoke run, its student-release run, its nbval cells) goes to one worker as a group, so that no
+# two runs of one notebook, nor of notebooks that share files under data/generated/, overlap: 02, 03, 12
+# and 13 share the landing zone and feature set, 14 loads the CNN that 06 saves.
+SHARED_FILES = {"02": "02-03-12-13", "03": "02-03-12-13", "12": "02-03-12-13", "13": "02-03-12-13",
+                "06": "06-14", "14": "06-14"}
+
+
+def notebook_group(number: str) -> str:
+    return SHARED_FILES.get(number, number)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        nb = callspec.params.get("nb") if callspec else None
+        if isinstance(nb, course.Notebook):
+            number = nb.number
+        elif item.path.suffix == ".ipynb" and item.path.parent == course.notebooks_dir():
+            number = item.path.name[:2]
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(notebook_group(number)))
+
 
 def make_notebook(path: Path, params_src: str, body: list[str], title: str | None = None) -> Path:
     """Write a small notebook: title cell, parameters cell, setup-free code cells."""

@@ -439,9 +439,12 @@ def peak_memory(out: Path, n_rows: int) -> tuple[int, bigdata.Manifest]:
 
 
 def test_memory_does_not_grow_with_the_number_of_rows(tmp_path):
+    peak_memory(tmp_path / "warm-up", 20_000)  # first-call costs (lazy imports, pool arenas) are not per-row
     small, _ = peak_memory(tmp_path / "small", 100_000)
-    large, manifest = peak_memory(tmp_path / "large", 300_000)
-    assert large < 1.25 * small, f"peak grew from {small / 1e6:.0f} MB to {large / 1e6:.0f} MB"
+    large, manifest = peak_memory(tmp_path / "large", 400_000)
+    # Four times the rows; a generator that held the data would need four times the memory. The margin
+    # absorbs allocator noise (CI once saw 22 -> 29 MB for 3x the rows while this machine sees it flat).
+    assert large < 1.5 * small, f"peak grew from {small / 1e6:.0f} MB to {large / 1e6:.0f} MB"
     assert large < 0.5 * manifest.timing["bytes_written"], "more than half the data set was held in memory"
 
 

@@ -169,7 +169,9 @@ def test_time_budget_skip_tracing_counts_only_the_trained_batches():
     budget = cnn.TimeBudget(0.5, skip_tracing=True)
     tiny_fit(budget, epochs=10_000)
     assert budget.stopped and budget.batches > 0
-    assert 0.5 <= budget.trained_seconds < budget.seconds  # the first batch (tracing) is outside the budget
+    # The first batch and the first validation pass (tracing) are off the clock; the last validation pass
+    # is on it, and may run a little faster than the one before it that set the stopping point.
+    assert 0.45 <= budget.trained_seconds < budget.seconds
 
 
 @pytest.mark.parametrize("kwargs, message", [
