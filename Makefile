@@ -31,7 +31,7 @@ lab: $(STAMP)
 # imports, Python loops), so two at a time finish the suite in about 60 % of the time. WORKERS=0 runs serially.
 WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --durations=15 -n $(WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --durations=15 -n $(WORKERS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow"

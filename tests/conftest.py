@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -14,29 +15,38 @@ from dlcourse import course
 
 COURSE = course.notebooks()
 
-# `make test` runs on two pytest-xdist workers (--dist loadgroup). Everything that executes a notebook (its
-# papermill smoke run, its student-release run, its nbval cells) goes to one worker as a group, so that no
-# two runs of one notebook, nor of notebooks that share files under data/generated/, overlap: 02, 03, 12
-# and 13 share the landing zone and feature set, 14 loads the CNN that 06 saves.
+# `make test` runs on two pytest-xdist workers. Everything that executes one notebook (its papermill smoke
+# run, its student-release run, its nbval cells) is one unit of work for one worker, so that no two runs of
+# a notebook, nor of notebooks that share files under data/generated/, overlap: 02, 03, 12 and 13 share the
+# landing zone and the feature set, and 14 loads the CNN that 06 saves. Other tests go by module, as in
+# xdist's --dist loadscope. (Not --dist loadgroup with xdist_group marks: with pytest 9.2 and xdist 3.8 that
+# silently stops grouping, pytest-dev/pytest-xdist#1386.)
 SHARED_FILES = {"02": "02-03-12-13", "03": "02-03-12-13", "12": "02-03-12-13", "13": "02-03-12-13",
                 "06": "06-14", "14": "06-14"}
+NOTEBOOK_IN_NODEID = re.compile(r"^notebooks/(\d\d)_\w+\.ipynb::|\[(\d\d)_\w+\]$")
 
 
-def notebook_group(number: str) -> str:
-    return SHARED_FILES.get(number, number)
+def work_unit(nodeid: str) -> str | None:
+    """The notebook group a test belongs to, from its node id, or None for a test that runs no notebook."""
+    found = NOTEBOOK_IN_NODEID.search(nodeid)
+    if not found:
+        return None
+    number = found.group(1) or found.group(2)
+    return "notebook " + SHARED_FILES.get(number, number)
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        nb = callspec.params.get("nb") if callspec else None
-        if isinstance(nb, course.Notebook):
-            number = nb.number
-        elif item.path.suffix == ".ipynb" and item.path.parent == course.notebooks_dir():
-            number = item.path.name[:2]
-        else:
-            continue
-        item.add_marker(pytest.mark.xdist_group(notebook_group(number)))
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist is a dev dependency; without it the suite runs serially
+    LoadScopeScheduling = None
+
+if LoadScopeScheduling is not None:
+    class NotebookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid) or super()._split_scope(nodeid)
+
+    def pytest_xdist_make_scheduler(config, log):
+        return NotebookScheduling(config, log)
 
 
 def make_notebook(path: Path, params_src: str, body: list[str], title: str | None = None) -> Path:

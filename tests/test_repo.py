@@ -84,3 +84,17 @@ def test_make_lab_opens_jupyterlab_at_the_notebooks():
     done = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "jupyter lab --ServerApp.root_dir=notebooks" in done.stdout
+
+
+def test_each_notebooks_runs_are_one_unit_of_work_for_the_parallel_suite():
+    from conftest import work_unit
+
+    for nb in course.notebooks():
+        ids = [f"tests/test_notebooks_smoke.py::test_smoke_run_is_clean[{nb.id}]",
+               f"tests/test_student_release.py::test_student_notebook_runs_with_only_its_exercise_cells_failing"
+               f"[{nb.id}]", f"notebooks/{nb.id}.ipynb::Cell 0", f"notebooks/{nb.id}.ipynb::Cell 12"]
+        assert len({work_unit(i) for i in ids}) == 1 and work_unit(ids[0]) is not None, nb.id
+    assert work_unit("notebooks/02_big_data_preparation.ipynb::Cell 1") == work_unit(
+        "tests/test_notebooks_smoke.py::test_smoke_run_is_clean[13_capstone_fraud_detection]")
+    assert work_unit("notebooks/06_cnn_in_keras.ipynb::Cell 1") != work_unit("notebooks/05_cnn_theory.ipynb::Cell 1")
+    assert work_unit("tests/test_cnn.py::test_time_budget_without_stopping") is None

@@ -14,7 +14,7 @@ from dlcourse import course, exercises, lint
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: under xdist, a module's tests are spread over notebook groups
 def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
     paths = exercises.build_student_release(out)

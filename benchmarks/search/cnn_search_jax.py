@@ -86,7 +86,8 @@ def run(cfg):
     bs = cfg.get("bs", 256)
     steps = int(cfg["images"] // bs)
     m.compile(
-        optimizer=keras.optimizers.AdamW(cfg.get("lr", 0.003), weight_decay=cfg.get("wd", 1e-4)),
+        optimizer=keras.optimizers.AdamW(cfg.get("lr", 0.003), weight_decay=cfg.get("wd", 1e-4),
+                                         use_ema=bool(cfg.get("ema")), ema_momentum=cfg.get("ema") or 0.99),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.get("ls", 0.0)),
     )
     t = time.perf_counter()
