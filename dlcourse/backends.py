@@ -28,7 +28,9 @@ def installed(backend: str) -> bool:
 def run(backend: str, model_path: str | Path, data_path: str | Path, epochs: int, batch_size: int,
         timeout: float = 600) -> dict:
     """Score and train the saved model on `backend` in a child process. `data_path` is an .npz with x, y
-    (training data) and x_eval (inputs to score). Returns the child's measurements and its predictions."""
+    (training data) and x_eval (inputs to score). Returns the child's measurements (``load_s``, ``predict_s``,
+    ``fit_s``; ``epoch_s``, each epoch's seconds, of which the first includes compiling the training step;
+    ``loss`` per epoch) and its predictions."""
     if backend not in ("jax", "torch", "tensorflow"):
         raise ValueError(f"backend must be jax, torch or tensorflow, got {backend!r}")
     if not installed(backend):
@@ -73,11 +75,22 @@ def _child(argv: list[str]) -> None:
     predictions = model.predict(data["x_eval"], batch_size=1024, verbose=0)
     predict_s = time.perf_counter() - start
     np.save(args.out, predictions)
+    epoch_s: list[float] = []
+
+    class EpochTimes(keras.callbacks.Callback):  # the first epoch also compiles the training step
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_s.append(time.perf_counter() - self.start)
+
     start = time.perf_counter()
-    history = model.fit(data["x"], data["y"], epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    history = model.fit(data["x"], data["y"], epochs=args.epochs, batch_size=args.batch_size, verbose=0,
+                        callbacks=[EpochTimes()])
     fit_s = time.perf_counter() - start
     print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "load_s": load_s,
-                      "predict_s": predict_s, "fit_s": fit_s, "loss": [float(v) for v in history.history["loss"]]}))
+                      "predict_s": predict_s, "fit_s": fit_s, "epoch_s": epoch_s,
+                      "loss": [float(v) for v in history.history["loss"]]}))
 
 
 if __name__ == "__main__":
