@@ -28,7 +28,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG)
 
 # Two workers even on a 2-core machine: notebook runs spend much of their time single-threaded (kernel start,
-# imports, Python loops), so two at a time finish the suite in about 60 % of the time. WORKERS=0 runs serially.
+# imports, Python loops), so two at a time finish the suite in 2/3 to 4/5 of the time. WORKERS=0 runs serially.
 WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --durations=15 -n $(WORKERS)

@@ -21,8 +21,7 @@ COURSE = course.notebooks()
 # landing zone and the feature set, and 14 loads the CNN that 06 saves. Other tests go by module, as in
 # xdist's --dist loadscope. (Not --dist loadgroup with xdist_group marks: with pytest 9.2 and xdist 3.8 that
 # silently stops grouping, pytest-dev/pytest-xdist#1386.)
-SHARED_FILES = {"02": "02-03-12-13", "03": "02-03-12-13", "12": "02-03-12-13", "13": "02-03-12-13",
-                "06": "06-14", "14": "06-14"}
+SHARED_FILES = (("02", "03", "12", "13"), ("06", "14"))
 NOTEBOOK_IN_NODEID = re.compile(r"^notebooks/(\d\d)_\w+\.ipynb::|\[(\d\d)_\w+\]$")
 
 
@@ -32,7 +31,7 @@ def work_unit(nodeid: str) -> str | None:
     if not found:
         return None
     number = found.group(1) or found.group(2)
-    return "notebook " + SHARED_FILES.get(number, number)
+    return "notebook " + "-".join(next((group for group in SHARED_FILES if number in group), (number,)))
 
 
 try:
