@@ -2,7 +2,7 @@
 
     python benchmarks/search/gan_cpu_keras.py VARIANT [EPOCHS]      (SEED=7 in the environment for another seed)
 
-VARIANT joins any of: `lr1` (both Adam learning rates 1e-3 instead of 5e-4), `drop0` (no dropout in the
+VARIANT joins with '_' any of: `lr1` (both Adam learning rates 1e-3 instead of 5e-4), `drop0` (no dropout in the
 discriminator instead of 0.3), `up` (a generator that doubles the image with nearest-neighbour UpSampling2D and
 a 3x3 Conv2D instead of each stride-2 Conv2DTranspose); `base` is the notebook's former default. Prints one JSON
 line: the Fréchet ratio (5,000 generated vs 5,000 real test images over the distance between the two halves of
@@ -34,7 +34,14 @@ def upsampling_generator(latent_dim: int = 64, filters: int = 64) -> keras.Model
     return keras.Model(noise, images)
 
 
+VARIANT_PARTS = ("base", "lr1", "drop0", "up")
+
+
 def main(variant: str, epochs: int, seed: int) -> dict:
+    unknown = [part for part in variant.split("_") if part not in VARIANT_PARTS]
+    if unknown or epochs < 1:
+        raise SystemExit(f"VARIANT must join {', '.join(VARIANT_PARTS)} with '_' and EPOCHS must be >= 1, "
+                         f"got {variant!r} and {epochs}")
     data = datasets.load("fashion_mnist")
     x_all, y_all = gan.scale_images(data.x_train), data.y_train
     x_test = gan.scale_images(data.x_test)
@@ -53,9 +60,10 @@ def main(variant: str, epochs: int, seed: int) -> dict:
     floor = gan.frechet_distance(embed(x_test[:5000]), reference)
 
     keras.utils.set_random_seed(seed)
-    learning_rate = 1e-3 if "lr1" in variant else 5e-4
-    generator = upsampling_generator() if "up" in variant else gan.build_generator(64, (28, 28, 1))
-    discriminator = gan.build_discriminator((28, 28, 1), dropout=0.0 if "drop0" in variant else 0.3)
+    parts = variant.split("_")
+    learning_rate = 1e-3 if "lr1" in parts else 5e-4
+    generator = upsampling_generator() if "up" in parts else gan.build_generator(64, (28, 28, 1))
+    discriminator = gan.build_discriminator((28, 28, 1), dropout=0.0 if "drop0" in parts else 0.3)
     model = gan.GAN(generator, discriminator, 64, seed=seed)
     model.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5))
