@@ -167,8 +167,9 @@ def write_table(rows: list[dict], args, command: str) -> None:
         f"{' -- with --jobs > 1 or a busy machine, runs competed for the cores' if args.jobs > 1 else ''}.",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}; {time.strftime('%Y-%m-%d')}; runs side by side: "
-        f"{args.jobs}.",
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, oneDNN kernels "
+        f"{'off' if os.environ.get('TF_ENABLE_ONEDNN_OPTS') == '0' else 'on'} (benchmarks/results/onednn.md); "
+        f"{time.strftime('%Y-%m-%d')}; runs side by side: {args.jobs}.",
         "",
         "| budget (s) | model | test accuracy | epochs | wall s | CPU s | parameters | load |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",

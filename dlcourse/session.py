@@ -2,7 +2,8 @@
 
 It checks the notebook's parameters against the allowed values written in its parameters cell,
 seeds Python, NumPy and Keras, turns on op determinism, quiets TensorFlow, absl and library
-warnings before TensorFlow is imported, sets the plot style and reports the hardware in one line.
+warnings and turns on TensorFlow's oneDNN CPU kernels before TensorFlow is imported, sets the plot
+style and reports the hardware in one line.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from dlcourse import course, params
 # Set at import so that any TensorFlow imported after `import dlcourse` starts quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow's oneDNN kernels for the CPU. TensorFlow turns them on by itself only on CPUs with AVX-512
+# VNNI/BF16 or AMX; on the course's 2-core AVX2 machine they halve the CPU time of a training step of 06's CNN
+# (benchmarks/results/onednn.md). Export TF_ENABLE_ONEDNN_OPTS=0 before starting Jupyter to compare.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 PLOT_STYLE = {
     "figure.figsize": (7.0, 4.0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,25 @@ def test_setup_prints_one_line_and_nothing_on_stderr():
     assert "CPU cores" in lines[0]
     again = run_python(done.args[2])
     assert again.stdout == done.stdout, "the same seed must give the same weights"
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "1 True"), ("0", "0 False")])
+def test_import_turns_on_onednn_unless_the_reader_chose(preset, expected):
+    """`import dlcourse` turns TensorFlow's oneDNN CPU kernels on (benchmarks/results/onednn.md) but keeps a
+    TF_ENABLE_ONEDNN_OPTS the reader exported."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os
+        import dlcourse
+        from dlcourse.session import import_tensorflow
+        import_tensorflow()
+        from tensorflow.python.util import _pywrap_util_port
+        print(os.environ["TF_ENABLE_ONEDNN_OPTS"], _pywrap_util_port.IsMklEnabled())
+    """)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == expected
 
 
 def test_setup_refuses_a_bad_parameter_in_one_sentence():
