@@ -23,8 +23,8 @@ from dlcourse import course, params
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's oneDNN kernels for the CPU. TensorFlow turns them on by itself only on CPUs with AVX-512
-# VNNI/BF16 or AMX; on the course's 2-core AVX2 machine they halve the CPU time of a training step of 06's CNN
-# (benchmarks/results/onednn.md). Export TF_ENABLE_ONEDNN_OPTS=0 before starting Jupyter to compare.
+# VNNI/BF16 or AMX; on the course's 2-core AVX2 machine a training step of 06's CNN takes 1.7 times less CPU
+# time with them (benchmarks/results/onednn.md). Export TF_ENABLE_ONEDNN_OPTS=0 before starting Jupyter to compare.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 PLOT_STYLE = {

@@ -14,9 +14,9 @@ import dlcourse
 from dlcourse import report, session
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
+def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
 
 
 def test_setup_prints_one_line_and_nothing_on_stderr():
@@ -44,14 +44,14 @@ def test_import_turns_on_onednn_unless_the_reader_chose(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if preset is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = preset
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    done = run_python("""
         import os
         import dlcourse
         from dlcourse.session import import_tensorflow
         import_tensorflow()
         from tensorflow.python.util import _pywrap_util_port
         print(os.environ["TF_ENABLE_ONEDNN_OPTS"], _pywrap_util_port.IsMklEnabled())
-    """)], capture_output=True, text=True, timeout=120, env=env)
+    """, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[-2] == expected
 
