@@ -181,9 +181,15 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False,
-                 seed: int | None = None) -> tf.data.Dataset:
+                 seed: int | None = None, autotune: bool = False) -> tf.data.Dataset:
     """A tf.data input of (images, labels) batches, cheap per step: the arrays live in memory as tensors; a
-    shuffled dataset draws a fresh permutation of indices each epoch and gathers whole batches at once."""
+    shuffled dataset draws a fresh permutation of indices each epoch and gathers whole batches at once.
+
+    tf.data's autotuning is off and two batches are prefetched. With autotuning on (tf.data's default),
+    every iterator runs a tuning thread, and destroying the iterator waits for that thread's next wake-up:
+    with TensorFlow 2.21 on the course's CPU, `fit` stalled for up to 9.5 s at the start of some epochs, when
+    Keras drops the last epoch's iterator (benchmarks/results/tfdata_stall.md). This pipeline has nothing
+    to tune. `autotune=True` gives tf.data's defaults back (autotuning on, `prefetch(AUTOTUNE)`), to compare."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if shuffle:
@@ -192,7 +198,11 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool
               .batch(batch_size).map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))))
     else:
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache()
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if autotune:
+        return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(2).with_options(options)
 
 
 # ---------------------------------------------------------------------------------------------

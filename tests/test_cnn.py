@@ -124,6 +124,15 @@ def test_make_dataset_batches_and_shuffles_every_example_once():
     assert np.array_equal(ordered, y)
 
 
+def test_make_dataset_turns_tf_data_autotuning_off_unless_asked():
+    # with autotuning on, Keras' new iterator each epoch waited seconds for the old one's tuning thread
+    # (benchmarks/results/tfdata_stall.md)
+    x, y = np.zeros((6, 2, 2, 1), dtype="float32"), np.arange(6)
+    for shuffle in (False, True):
+        assert cnn.make_dataset(x, y, 4, shuffle=shuffle).options().autotune.enabled is False
+        assert cnn.make_dataset(x, y, 4, shuffle=shuffle, autotune=True).options().autotune.enabled is not False
+
+
 # -- training on a clock -------------------------------------------------------------------------------
 
 def test_one_cycle_warms_up_then_anneals():
