@@ -47,7 +47,7 @@ def child(autotune: bool, seconds: float) -> dict:
     class Pauses(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.epochs, self.validations, self._start = [], [], None
+            self.epochs, self.validations, self._start, self._test = [], [], None, None
 
         def on_epoch_begin(self, epoch, logs=None):
             self._start = time.perf_counter()

@@ -187,7 +187,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool
 
     tf.data's autotuning is off and two batches are prefetched. With autotuning on (tf.data's default),
     every iterator runs a tuning thread, and destroying the iterator waits for that thread's next wake-up:
-    with TensorFlow 2.21 on the course's CPU, `fit` stalled for up to 9.5 s at the start of some epochs, when
+    with TensorFlow 2.21 on the course's CPU, `fit` stalled for 7 to 10 s at the start of some epochs, when
     Keras drops the last epoch's iterator (benchmarks/results/tfdata_stall.md). This pipeline has nothing
     to tune. `autotune=True` gives tf.data's defaults back (autotuning on, `prefetch(AUTOTUNE)`), to compare."""
     if batch_size < 1:
