@@ -1107,13 +1107,14 @@ def _write_blocks(world: _World, out: Path, rows_per_file: int, injected: dict,
 
     Returns the fraud counts per pattern, the files written, and the number of genuine events.
     """
-    from tqdm.auto import tqdm
+    from dlcourse import progress as progress_bars
 
     txn = _PartWriter(out / "transactions", ".csv", rows_per_file, header=_HEADER)
     events = _PartWriter(out / "events", ".jsonl", rows_per_file)
     fraud = {name: {"rows": 0, "episodes": 0, "events": 0} for name in FRAUD_PATTERNS}
     n_events = 0
-    with tqdm(total=world.n_rows, unit="rows", unit_scale=True, desc="transactions", disable=not progress) as bar:
+    with progress_bars.bar(total=world.n_rows, unit="rows", unit_scale=True, desc="transactions",
+                           disable=not progress) as bar:
         for block in range(world.n_blocks):
             rows, takeover, counts = _transactions_block(world, block)
             txn.write(*_transaction_lines(world, block, rows, injected["transactions"]))

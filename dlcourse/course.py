@@ -48,6 +48,9 @@ class Notebook:
     budget_s: int
     smoke: dict = field(default_factory=dict)
     full: dict = field(default_factory=dict)
+    # headline metrics (published with dlcourse.publish) and the bound a run must reach at each profile:
+    # {"test_accuracy": {"default": ">= 0.90", "smoke": ">= 0.30"}}; dlcourse.claims checks them
+    headline: dict = field(default_factory=dict)
 
     @property
     def number(self) -> str:
@@ -72,6 +75,7 @@ def notebooks(catalog: Path | None = None) -> list[Notebook]:
         Notebook(
             id=e["id"], title=e["title"], summary=e["summary"], needs=e["needs"],
             budget_s=int(e["budget_s"]), smoke=dict(e.get("smoke", {})), full=dict(e.get("full", {})),
+            headline={k: dict(v) for k, v in e.get("headline", {}).items()},
         )
         for e in entries
     ]

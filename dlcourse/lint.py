@@ -6,7 +6,9 @@ kernelspec python3; exactly one cell tagged `parameters` whose lines all parse; 
 with an H1 title, learning objectives and the expected run time; code cells executed in order with
 no errors, no stderr log noise and no machine paths; a file of at most 2 MB; exercises in the nbgrader
 format (a solution cell, then a check cell), at least 3 from notebook 01 on, under an Exercises
-heading.
+heading; every number in the prose backed by an output, a parameter or the code (or listed as coming
+from elsewhere); every `dlcourse run` command in the prose accepted by the runner; the title's run time
+equal to what the last `dlcourse refresh` measured, within the notebook's budget.
 """
 
 from __future__ import annotations
@@ -130,6 +132,12 @@ def lint_notebook(path: Path) -> list[str]:
         if hit:
             problems.append(f"{where} cell {i}: a machine path ({hit.group(0)}...) in the source")
     problems += _exercise_problems(nb, where, int(path.name[:2]) if NAME.match(path.name) else 0)
+    problems += prose_number_problems(nb, where)
+    for i, c in enumerate(cells):
+        if c["cell_type"] == "markdown":
+            problems += command_problems(source(c), f"{where} cell {i}")
+    budget = next((e.budget_s for e in course.notebooks() if f"{e.id}.ipynb" == path.name), None)
+    problems += runs_in_problems(nb, where, budget)
     return problems
 
 
@@ -186,3 +194,191 @@ def lint_course(folder: Path | None = None) -> list[str]:
                 except ValueError as exc:
                     problems.append(f"notebooks/course.toml [{nb.id}.{profile}]: {exc}")
     return problems
+
+
+# -- prose that agrees with the numbers ------------------------------------------------------------
+# A number quoted in a markdown cell must appear, within the prose's rounding, in the notebook's outputs,
+# its parameters or its code (a fraction printed as 0.923 backs "92.3 %"). Not checked: integers up to 10,
+# numbers inside $math$, `code` and links, notebook numbers written with a leading zero ("06"), heading and
+# list numbering, and the title's run time (checked against the last refresh, see runs_in_problems). A
+# number that comes from elsewhere (a paper, a formula, a year) is listed in an HTML comment of its cell,
+# invisible to readers: <!-- from elsewhere: 2012 (AlexNet), 1.1 (the standard error formula) -->.
+
+ALLOW = re.compile(r"<!--\s*from elsewhere:(.*?)-->", re.S)
+_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "millions": 1e6, "g": 1e9, "billion": 1e9,
+          "billions": 1e9}
+_NUMBER = re.compile(
+    r"(?<![\w.,])[-−+]?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([-−+]?\d+))?"
+    r"(?:\s?(k|M|G)(?![a-zA-Z])|\s(thousand|millions?|billions?)\b)?")
+_OUT_NUMBER = re.compile(r"(?<![\w.])[-−+]?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([-−+]?\d+))?(k|M|G)?")
+_STRIP = [
+    re.compile(r"<!--.*?-->", re.S),                     # comments (the allow-list included)
+    re.compile(r"```.*?```", re.S),                      # fenced code
+    re.compile(r"`[^`\n]*`"),                            # inline code
+    re.compile(r"\$\$.*?\$\$", re.S),                    # display math
+    re.compile(r"(?<!\\)\$[^$\n]+?\$"),                  # inline math
+    re.compile(r"\]\([^)]*\)"),                          # link targets
+    re.compile(r"https?://\S+"),                         # bare links
+    re.compile(r"<[^>\n]+>"),                            # HTML tags
+    re.compile(r"\b\w*\d\w*_\w+|\b\w+_\w*\d\w*"),        # names such as 06_cnn_in_keras, x_2
+    re.compile(r"(?<![\d.,])0\d\b"),                     # notebook numbers: 06, 06's
+    re.compile(r"^\s*#+\s*\d+(?:\.\d+)*\s*[·.:]?", re.M),  # heading numbers
+    re.compile(r"^\s*(?:\d+[.)]|[-*])\s", re.M),         # list markers
+    re.compile(r"\*\*Runs in\*\* about \d+ s"),          # the title's run time (runs_in_problems)
+]
+
+
+def _value(whole: str, frac: str | None, exp: str | None, scale: str | None) -> tuple[float, float]:
+    """(value, half a unit of its last digit) of a number as written."""
+    digits = whole.replace(",", "") + (frac or "")
+    value = float(digits)
+    decimals = len(frac) - 1 if frac else 0
+    tol = 0.5 * 10.0 ** -decimals
+    if exp:
+        factor = 10.0 ** int(exp.replace("−", "-"))
+        value, tol = value * factor, tol * factor
+    if scale:
+        factor = _SCALE[scale.lower()]
+        value, tol = value * factor, tol * factor
+    return value, tol
+
+
+def prose_numbers(text: str) -> list[tuple[str, float, float]]:
+    """(as written, value, tolerance) of each number a markdown cell states (see the rules above)."""
+    for pattern in _STRIP:
+        text = pattern.sub(" ", text)
+    found = []
+    for m in _NUMBER.finditer(text):
+        whole, frac, exp, unit, word = m.groups()
+        value, tol = _value(whole, frac, exp, unit or word)
+        if not frac and not exp and not (unit or word) and value <= 10:
+            continue
+        found.append((m.group(0).strip(), value, tol))
+    return found
+
+
+def evidence_numbers(nb: Mapping) -> list[float]:
+    """Every number in a notebook's outputs and code (parameters included), sorted, as absolute values."""
+    values = set()
+    for cell in nb.get("cells", []):
+        if cell["cell_type"] != "code":
+            continue
+        texts = [source(cell)] + [re.sub(r"<[^>]+>", " ", t) for _, t in _texts_of(cell)]
+        for text in texts:
+            for m in _OUT_NUMBER.finditer(text.replace("−", "-")):
+                whole, frac, exp, unit = m.groups()
+                try:
+                    values.add(abs(_value(whole, frac, exp, unit)[0]))
+                    if unit:  # "1.00M" is also the plain 1.00
+                        values.add(abs(_value(whole, frac, exp, None)[0]))
+                except (ValueError, OverflowError):
+                    continue
+    return sorted(values)
+
+
+def _backed(value: float, tol: float, evidence: list[float]) -> bool:
+    import bisect
+
+    for target in (abs(value), abs(value) / 100):   # "92.3 %" is backed by 0.923 too
+        scale = 1 if target == abs(value) else 100
+        lo = bisect.bisect_left(evidence, target - tol / scale - 1e-12)
+        if lo < len(evidence) and evidence[lo] <= target + tol / scale + 1e-12:
+            return True
+    return False
+
+
+def prose_number_problems(nb: Mapping, where: str) -> list[str]:
+    """Numbers in markdown cells that none of the notebook's outputs, parameters or code back."""
+    evidence = evidence_numbers(nb)
+    problems = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = source(cell)
+        allowed = [_value(*m.groups())[0] for block in ALLOW.findall(text)
+                   for m in _OUT_NUMBER.finditer(block.replace("−", "-"))]
+        for written, value, tol in prose_numbers(text):
+            if _backed(value, tol, evidence) or any(abs(abs(value) - a) <= tol for a in allowed):
+                continue
+            problems.append(f"{where} cell {i}: the prose says {written!r}, a number that appears in none of the "
+                            "notebook's outputs, parameters or code (rewrite it from the output, print it, or "
+                            "list it in <!-- from elsewhere: ... -->)")
+    return problems
+
+
+# -- commands quoted in the prose ----------------------------------------------------------------------
+
+_COMMAND = re.compile(r"(?:dlcourse|python -m dlcourse) (run|params|check|refresh)\b([^`\n]*)")
+
+
+def command_problems(text: str, where: str) -> list[str]:
+    """`dlcourse run NN -p name value` commands in `text` that the runner would refuse."""
+    import shlex
+
+    from dlcourse import runner
+
+    problems = []
+    for m in _COMMAND.finditer(text):
+        verb, rest = m.group(1), m.group(2).split("#")[0]
+        if re.search(r"\.\.\.|\bNAME\b|-p name value|\bNN\b", rest):
+            continue  # a pattern (`dlcourse run NN -p name value`), not a command
+        try:
+            args = shlex.split(rest)
+        except ValueError:
+            continue
+        names, overrides, profile, k = [], [], "default", 0
+        while k < len(args):
+            arg = args[k]
+            if arg in ("-p", "--parameter"):
+                if k + 2 >= len(args):
+                    problems.append(f"{where}: the command `{m.group(0).strip()}` would fail: -p needs NAME VALUE")
+                    break
+                overrides.append((args[k + 1], args[k + 2]))
+                k += 3
+            elif arg == "--profile" and k + 1 < len(args):
+                profile, k = args[k + 1], k + 2
+            elif arg == "--out":
+                k += 2
+            elif re.fullmatch(r"\d\d(_\w+)?(\.ipynb)?", Path(arg).name) and verb != "check":
+                names.append(arg)
+                k += 1
+            else:
+                k += 1
+        try:
+            chosen = [course.find(n) for n in names] if names else course.notebooks()
+            if profile not in course.PROFILES:
+                raise ValueError(f"profile must be one of {' | '.join(course.PROFILES)}, got {profile!r}")
+            if verb == "run":
+                specs = {nb.id: params.read(nb.path) for nb in chosen}
+                for name, _ in overrides:
+                    if not any(name in spec for spec in specs.values()):
+                        raise ValueError(f"unknown parameter {name!r} for {', '.join(specs)}")
+                for nb in chosen:
+                    runner.resolve_parameters(nb, profile, overrides)
+        except ValueError as exc:
+            problems.append(f"{where}: the command `{m.group(0).strip()}` would fail: {exc}")
+    return problems
+
+
+def runs_in_problems(nb: Mapping, where: str, budget_s: int | None = None) -> list[str]:
+    """The title's 'Runs in about N s' against the time the last `dlcourse refresh` measured."""
+    title = source(nb["cells"][0]) if nb.get("cells") else ""
+    measured = nb.get("metadata", {}).get("dlcourse", {}).get("refresh_seconds")
+    m = re.search(r"\*\*Runs in\*\* about (\d+) s", title)
+    if measured is None:
+        return [f"{where}: no run time measured by `dlcourse refresh` in the notebook's metadata (refresh it)"]
+    if not m:
+        return [f"{where} cell 0: the title must say '**Runs in** about N s ...' (written by `dlcourse refresh`)"]
+    problems = []
+    if int(m.group(1)) != runs_in_seconds(measured):
+        problems.append(f"{where} cell 0: the title says it runs in about {m.group(1)} s, the last refresh "
+                        f"measured {measured:.0f} s (refresh it rather than editing the number)")
+    if budget_s is not None and measured > budget_s:
+        problems.append(f"{where}: the last refresh took {measured:.0f} s, over the notebook's budget of "
+                        f"{budget_s} s (course.toml)")
+    return problems
+
+
+def runs_in_seconds(measured: float) -> int:
+    """The run time the title states: the measured seconds to the nearest 5."""
+    return max(5, 5 * round(measured / 5))

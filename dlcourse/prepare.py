@@ -573,16 +573,16 @@ def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: boo
 
 
 def _compute(client, collections: list, progress: bool) -> list:
-    """Compute Dask collections together (shared steps run once), with Dask's progress bar if asked."""
+    """Compute Dask collections together (shared steps run once), with a progress bar of their tasks if asked."""
     import dask
 
     if client is None:
         return list(dask.compute(*collections))
     futures = client.compute(collections)
     if progress:
-        from dask.distributed import progress as show_progress
+        from dlcourse import progress as progress_bars
 
-        show_progress(futures)
+        progress_bars.dask(futures)
     return client.gather(futures)
 
 

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from numbers import Real
 
+from dlcourse import claims
+
 MIMETYPE = "application/vnd.dlcourse.metrics+json"
 
 
@@ -27,7 +29,12 @@ def _plain(value: object) -> object:
 
 
 def publish(**metrics: object) -> None:
-    """Show `metrics` as a table and store them for the runner's summary (see :func:`collect`)."""
+    """Show `metrics` as a table and store them for the runner's summary (see :func:`collect`).
+
+    Metrics that course.toml declares as the notebook's headline results are checked against their
+    bound for the profile the notebook runs at (dlcourse.claims.check_headline): one line each below
+    the table, and a ClaimError at the default or smoke profile when one misses.
+    """
     if not metrics:
         raise ValueError("publish needs at least one metric, e.g. publish(test_accuracy=0.91)")
     stored = {name: _plain(value) for name, value in metrics.items()}
@@ -44,6 +51,11 @@ def publish(**metrics: object) -> None:
         print(bundle["text/plain"])
     else:
         display(bundle, raw=True)
+    notebook = claims._state["notebook"]
+    if notebook:
+        from dlcourse import course
+
+        claims.check_headline(stored, course.find(notebook).headline)
 
 
 def collect(nb: Mapping) -> dict:

@@ -21,6 +21,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ KERNEL = "python3"
 # The kernel's own log (e.g. ipykernel's transport warning) would only clutter the terminal.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 MAX_DEPTH = 2  # a notebook may run notebooks (00 reruns itself once), but no deeper
+RUNS_IN = re.compile(r"\*\*Runs in\*\* about \d+ s on an? \d+-core CPU")
 
 
 @contextlib.contextmanager
@@ -168,8 +170,10 @@ def run(names: Sequence[str], profile: str = "default", overrides: Sequence[tupl
 def refresh(names: Sequence[str] = (), timeout: int = 900) -> list[Result]:
     """Re-execute the masters in place at the default profile: the only way committed outputs are made.
 
-    A notebook is written back only if it ran without errors and its outputs pass the lint's output
-    rules; otherwise the failed run goes to build/refresh-failed/ and the master stays as it was.
+    A notebook is written back only if it ran without errors (a false claim or a missed headline bound
+    is an error) and its outputs pass the lint's output rules; otherwise the failed run goes to
+    build/refresh-failed/ and the master stays as it was. The measured time is stored in the notebook's
+    metadata and written into its title ("**Runs in** about N s on a 2-core CPU").
     """
     import nbformat
     from nbclient import NotebookClient
@@ -189,6 +193,14 @@ def refresh(names: Sequence[str] = (), timeout: int = 900) -> list[Result]:
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         seconds = time.perf_counter() - start
         problems = lint.output_problems(master, nb.path.name)
+        title = master.cells[0].source if master.cells else ""
+        if not RUNS_IN.search(title):
+            problems.append(f"{nb.path.name} cell 0: the title needs '**Runs in** about N s on a 2-core CPU' "
+                            "for refresh to write the measured time into")
+        else:
+            master.cells[0].source = RUNS_IN.sub(
+                f"**Runs in** about {lint.runs_in_seconds(seconds)} s on a {os.cpu_count()}-core CPU", title, count=1)
+            master.metadata["dlcourse"] = {"refresh_seconds": round(seconds, 1), "cpu_cores": os.cpu_count()}
         if error or problems:
             failed = course.root() / "build" / "refresh-failed" / nb.path.name
             failed.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from dlcourse import course, params
+from dlcourse import claims, course, params
 
 # Set at import so that any TensorFlow imported after `import dlcourse` starts quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -108,14 +108,28 @@ def check_parameters(notebook: str, namespace: Mapping[str, object]) -> dict[str
     return params.validate(spec, {name: namespace[name] for name in spec})
 
 
+def profile_of(notebook: str, values: Mapping[str, object]) -> str:
+    """'default' when `values` are the notebook's own defaults, 'smoke' when they are its smoke profile,
+    else 'custom' (what dlcourse.claims enforces depends on it)."""
+    nb = course.find(notebook)
+    defaults = {name: p.default for name, p in params.read(nb.path).items()}
+    if dict(values) == defaults:
+        return "default"
+    if dict(values) == {**defaults, **nb.smoke}:
+        return "smoke"
+    return "custom"
+
+
 def setup(notebook: str, namespace: Mapping[str, object], *, deterministic: bool = True,
           tensorflow: bool = True) -> None:
     """Check parameters, seed everything, quiet the logs, style plots, print one status line.
 
     `notebook` is the notebook's id (e.g. "06_cnn_in_keras"), `namespace` its `globals()`. The seed
-    is the notebook's `seed` parameter (42 if it has none).
+    is the notebook's `seed` parameter (42 if it has none). Records the profile the notebook runs at
+    (default, smoke or custom parameters) for the notebook's claims (dlcourse.claims).
     """
     values = check_parameters(notebook, namespace)
+    claims.set_context(course.find(notebook).id, profile_of(notebook, values))
     seed = int(values.get("seed", 42))
     _quiet_warnings()
     random.seed(seed)
