@@ -63,6 +63,26 @@ def exercises(nb: Mapping) -> list[tuple[int, int]]:
     return pairs
 
 
+# A printed boolean ("same as Keras: True", "met: True", "alive: [False, False]") checks nothing: a False
+# would be committed as the reference. Keyword arguments in printed code (strict=True) and "True | False"
+# choices in a parameter table are not verdicts.
+SELF_CHECK = re.compile(r"^(?!.*True \| False).*(?<![=\w'\"])(?:True|False)\b(?!\s*\|)(?!\s*[,)]\s*\w+=).*$", re.M)
+
+
+def self_check_problems(nb: Mapping, where: str) -> list[str]:
+    """Printed True/False self-checks ("same as Keras: True"): they fail nothing, so they must be claims."""
+    problems = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        for kind, text in _texts_of(cell):
+            hit = SELF_CHECK.search(text) if kind == "stdout" else None
+            if hit:
+                problems.append(f"{where} cell {i}: a printed self-check {hit.group(0).strip()[:80]!r}; make it "
+                                "dlcourse.claim(...) or dlcourse.same(...) so that a failure fails the run")
+    return problems
+
+
 def output_problems(nb: Mapping, where: str, allow_errors_in: set[int] = frozenset()) -> list[str]:
     """Errors, stderr noise and machine paths in a notebook's outputs (also used on executed runs)."""
     problems = []
@@ -133,6 +153,7 @@ def lint_notebook(path: Path) -> list[str]:
             problems.append(f"{where} cell {i}: a machine path ({hit.group(0)}...) in the source")
     problems += _exercise_problems(nb, where, int(path.name[:2]) if NAME.match(path.name) else 0)
     problems += prose_number_problems(nb, where)
+    problems += self_check_problems(nb, where)
     for i, c in enumerate(cells):
         if c["cell_type"] == "markdown":
             problems += command_problems(source(c), f"{where} cell {i}")

@@ -228,6 +228,44 @@ def tfrecord_dataset(shards: Sequence[Path], batch_size: int, cache: bool = Fals
     return ds.prefetch(tf.data.AUTOTUNE) if parallel else ds
 
 
+def throughput_runs(dataset, seconds: float, runs: int = 3) -> list[float]:
+    """Samples per second of iterating `dataset` (the input pipeline alone, no model) in `runs` timed runs.
+
+    Each run starts a fresh pass over `dataset` (repeated if it ends early, so an in-memory cache that a
+    full pass has filled is read from memory) and stops after about `seconds`. The spread of the runs is
+    the measurement's noise (03_input_pipelines)."""
+    import time
+
+    if seconds <= 0 or runs < 1:
+        raise ValueError(f"seconds must be > 0 and runs >= 1, got seconds={seconds}, runs={runs}")
+    rates = []
+    for _ in range(runs):
+        seen, start = 0, time.perf_counter()
+        for x, _ in dataset.repeat():
+            seen += int(x.shape[0])
+            if time.perf_counter() - start >= seconds:
+                break
+        rates.append(seen / (time.perf_counter() - start))
+    return rates
+
+
+def throughput_table(runs: dict[str, list[float]]) -> pd.DataFrame:
+    """One row per pipeline: the median, slowest and fastest of its timed runs (samples/s), the median
+    against the first pipeline's and against the previous row's (03_input_pipelines)."""
+    table = pd.DataFrame({"median": {name: float(np.median(r)) for name, r in runs.items()},
+                          "slowest run": {name: min(r) for name, r in runs.items()},
+                          "fastest run": {name: max(r) for name, r in runs.items()}}).round(0)
+    table["x first"] = (table["median"] / table["median"].iloc[0]).round(1)
+    table["x previous"] = (table["median"] / table["median"].shift(1)).round(2)
+    return table
+
+
+def faster_beyond_noise(runs: Sequence[float], than: Sequence[float]) -> bool:
+    """True when even the slowest of `runs` beats the fastest of `than`: a difference larger than the
+    run-to-run spread of either (03_input_pipelines)."""
+    return min(runs) > max(than)
+
+
 def throughput(dataset, max_samples: int, repeats: int = 1) -> float:
     """Samples per second of iterating `dataset` (the input pipeline alone, no model), over up to
     `max_samples` samples; with repeats > 1, the last pass is timed (e.g. after a cache is filled)."""

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from conftest import COURSE
 
-from dlcourse import lint, report, runner
+from dlcourse import claims, lint, report, runner
 
 pytestmark = pytest.mark.slow
 
@@ -19,4 +19,9 @@ def test_smoke_run_is_clean(nb, tmp_path):
     executed = nbformat.read(result.output, as_version=4)
     problems = lint.output_problems(executed, f"{nb.id} (smoke run)")
     assert not problems, "\n".join(problems)
-    assert report.collect(executed), f"{nb.id} publishes no metrics (dlcourse.publish)"
+    metrics = report.collect(executed)
+    assert metrics, f"{nb.id} publishes no metrics (dlcourse.publish)"
+    smoke_bounds = {name: bound for name, bound in nb.headline.items() if "smoke" in bound}
+    missing = sorted(set(smoke_bounds) - set(metrics))
+    assert not missing, f"{nb.id}: headline metrics with a smoke bound not published: {missing}"
+    assert claims.check_headline(metrics, smoke_bounds, "smoke") == []

@@ -83,3 +83,17 @@ def test_bad_arguments_are_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="validation_share must be > 0 and < 1, got 1.5"):
         pipelines.time_split([], 1.5)
     assert pipelines.steps_per_epoch(1025, 1024) == 2 and pipelines.steps_per_epoch(0, 10) == 1
+
+
+def test_throughput_runs_time_each_run_and_compare_beyond_the_noise():
+    tf, _ = import_tensorflow()
+    ds = tf.data.Dataset.from_tensor_slices((np.zeros((1000, 3), "float32"), np.zeros(1000, "int8"))).batch(100)
+    rates = pipelines.throughput_runs(ds, 0.05, runs=2)
+    assert len(rates) == 2 and all(r > 0 for r in rates)
+    table = pipelines.throughput_table({"a": [1.0, 3.0, 2.0], "b": [10.0, 12.0, 11.0]})
+    assert list(table["median"]) == [2.0, 11.0] and table.loc["b", "x first"] == 5.5
+    assert table.loc["a", "slowest run"] == 1.0 and table.loc["b", "fastest run"] == 12.0
+    assert pipelines.faster_beyond_noise([10, 12], than=[1, 3])
+    assert not pipelines.faster_beyond_noise([2.5, 12], than=[1, 3])
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        pipelines.throughput_runs(ds, 0)
