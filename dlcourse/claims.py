@@ -49,11 +49,12 @@ def set_context(notebook: str | None, profile_name: str) -> None:
     _state.update(notebook=notebook, profile=profile_name)
 
 
-def claim(statement: str, holds: object, evidence: str = "", *, default_only: bool = False) -> bool:
+def claim(statement: str, holds: object, evidence: str = "", *, default_only: bool = False) -> None:
     """Print ``✓ statement: evidence`` if `holds`, else ``✗ ...`` and raise ClaimError.
 
     `default_only=True` marks a claim whose evidence needs the default profile's run (a learned result):
-    with other parameters a failure is printed and not raised. Returns whether the claim holds.
+    with other parameters a failure is printed and not raised. Returns None, so that a claim on a cell's
+    last line shows its verdict line and nothing else.
     """
     if not statement.strip():
         raise ValueError("claim needs a statement, e.g. claim('the GRU beats persistence', gru < naive)")
@@ -61,17 +62,17 @@ def claim(statement: str, holds: object, evidence: str = "", *, default_only: bo
     line = f"{'✓' if ok else '✗'} {statement}" + (f": {evidence}" if evidence else "")
     if ok:
         print(line)
-        return True
+        return
     if default_only and profile() != "default":
         print(f"{line} (not enforced: this claim is about the default profile's run, this is a "
               f"{profile()} run)")
-        return False
+        return
     print(line)
     raise ClaimError(f"the text claims '{statement}', but the numbers say otherwise ({evidence or 'false'}): "
                      "rewrite the text, or find what broke")
 
 
-def same(statement: str, ours: object, theirs: object, *, atol: float = 1e-6, rtol: float = 0.0) -> bool:
+def same(statement: str, ours: object, theirs: object, *, atol: float = 1e-6, rtol: float = 0.0) -> None:
     """Claim that two arrays (or numbers) are equal within `atol` (+ `rtol` times `theirs`)."""
     a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
     if a.shape != b.shape:

@@ -75,6 +75,11 @@ def self_check_problems(nb: Mapping, where: str) -> list[str]:
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
+        for out in cell.get("outputs", []):
+            shown = source({"source": out.get("data", {}).get("text/plain", "")}).strip()
+            if out.get("output_type") == "execute_result" and shown in ("True", "False"):
+                problems.append(f"{where} cell {i}: the cell's value is a bare {shown}; make the check a "
+                                "dlcourse.claim(...) (which returns None) or end the line with ';'")
         for kind, text in _texts_of(cell):
             hit = SELF_CHECK.search(text) if kind == "stdout" else None
             if hit:
