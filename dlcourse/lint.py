@@ -248,6 +248,7 @@ _STRIP = [
     re.compile(r"<[^>\n]+>"),                            # HTML tags
     re.compile(r"\b\w*\d\w*_\w+|\b\w+_\w*\d\w*"),        # names such as 06_cnn_in_keras, x_2
     re.compile(r"(?<![\d.,])0\d\b"),                     # notebook numbers: 06, 06's
+    re.compile(r"(?<![\d.,])\d\d(?= · )"),               # notebook references: 12 · Scaling out
     re.compile(r"^\s*#+\s*\d+(?:\.\d+)*\s*[·.:]?", re.M),  # heading numbers
     re.compile(r"^\s*(?:\d+[.)]|[-*])\s", re.M),         # list markers
     re.compile(r"\*\*Runs in\*\* about \d+ s"),          # the title's run time (runs_in_problems)
@@ -321,8 +322,8 @@ def prose_number_problems(nb: Mapping, where: str) -> list[str]:
         if cell["cell_type"] != "markdown":
             continue
         text = source(cell)
-        allowed = [_value(*m.groups())[0] for block in ALLOW.findall(text)
-                   for m in _OUT_NUMBER.finditer(block.replace("−", "-"))]
+        allowed = [_value(whole, frac, exp, unit or word)[0] for block in ALLOW.findall(text)
+                   for whole, frac, exp, unit, word in (m.groups() for m in _NUMBER.finditer(block))]
         for written, value, tol in prose_numbers(text):
             if _backed(value, tol, evidence) or any(abs(abs(value) - a) <= tol for a in allowed):
                 continue

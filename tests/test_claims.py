@@ -134,6 +134,8 @@ def markdown_notebook(text: str, output: str) -> dict:
     "The test accuracy is 0.9233.", "It reaches 92.3 % of the images.", "We saw 18,816 parameters.",
     "The pipeline made 3.4 million rows.", "A 3×3 kernel on notebook 06's images ($k = 2.5$, `n=77`).",
     "Adam (2014) is from a paper. <!-- from elsewhere: 2014 (Kingma & Ba) -->",
+    "The full profile makes 10 million rows. <!-- from elsewhere: 10 million (course.toml) -->",
+    "Next, **12 · Scaling out**.",
 ])
 def test_prose_numbers_backed_by_an_output_or_listed_as_from_elsewhere_pass(text):
     nb = markdown_notebook(text, "accuracy 0.9233, 18816 parameters, 3,412,345 rows\n")
