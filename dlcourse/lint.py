@@ -247,7 +247,7 @@ _STRIP = [
     re.compile(r"https?://\S+"),                         # bare links
     re.compile(r"<[^>\n]+>"),                            # HTML tags
     re.compile(r"\b\w*\d\w*_\w+|\b\w+_\w*\d\w*"),        # names such as 06_cnn_in_keras, x_2
-    re.compile(r"(?<![\d.,])0\d\b"),                     # notebook numbers: 06, 06's
+    re.compile(r"(?<![\d.,eE\-−])0\d\b"),                # notebook numbers: 06, 06's (not 1.4e-09)
     re.compile(r"(?<![\d.,])\d\d(?= · )"),               # notebook references: 12 · Scaling out
     re.compile(r"^\s*#+\s*\d+(?:\.\d+)*\s*[·.:]?", re.M),  # heading numbers
     re.compile(r"^\s*(?:\d+[.)]|[-*])\s", re.M),         # list markers
@@ -292,7 +292,8 @@ def evidence_numbers(nb: Mapping) -> list[float]:
             continue
         texts = [source(cell)] + [re.sub(r"<[^>]+>", " ", t) for _, t in _texts_of(cell)]
         for text in texts:
-            for m in _OUT_NUMBER.finditer(text.replace("−", "-")):
+            text = re.sub(r"(?<![A-Za-z])x(?=\d)", "x ", text.replace("−", "-"))  # "x2.12" is 2.12
+            for m in _OUT_NUMBER.finditer(text):
                 whole, frac, exp, unit = m.groups()
                 try:
                     values.add(abs(_value(whole, frac, exp, unit)[0]))

@@ -135,10 +135,10 @@ def markdown_notebook(text: str, output: str) -> dict:
     "The pipeline made 3.4 million rows.", "A 3×3 kernel on notebook 06's images ($k = 2.5$, `n=77`).",
     "Adam (2014) is from a paper. <!-- from elsewhere: 2014 (Kingma & Ba) -->",
     "The full profile makes 10 million rows. <!-- from elsewhere: 10 million (course.toml) -->",
-    "Next, **12 · Scaling out**.",
+    "Next, **12 · Scaling out**.", "A relative error of 1.4e-09.", "Parquet is 2.12 times smaller.",
 ])
 def test_prose_numbers_backed_by_an_output_or_listed_as_from_elsewhere_pass(text):
-    nb = markdown_notebook(text, "accuracy 0.9233, 18816 parameters, 3,412,345 rows\n")
+    nb = markdown_notebook(text, "accuracy 0.9233, 18816 parameters, 3,412,345 rows, error 1.39e-09, x2.12\n")
     assert lint.prose_number_problems(nb, "t.ipynb") == []
 
 
