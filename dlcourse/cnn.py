@@ -8,6 +8,7 @@
 * :func:`to_float`, :func:`split_validation`, :func:`make_dataset` -- uint8 images to a cheap tf.data input;
 * :class:`TimeBudget` -- a callback that stops training at a wall-clock budget and can drive a one-cycle
   learning rate over that budget, so a run ends annealed whatever the machine's speed;
+* :func:`restart` -- a compiled model back to new weights and a fresh optimizer, to train it again untraced;
 * :func:`confusion_matrix`, :func:`per_class_accuracy`, :func:`most_confidently_wrong`,
   :func:`plot_history`, :func:`plot_confusion` -- looking at the errors.
 
@@ -297,6 +298,19 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.seconds, self.cpu_seconds = time.perf_counter() - self._wall, time.process_time() - self._cpu
         self.trained_seconds = self.elapsed()
+
+
+def restart(model: keras.Model, weights: list[np.ndarray]) -> None:
+    """Start a compiled `model` over from `weights` with a fresh optimizer state (06_cnn_in_keras).
+
+    The next `fit` reuses the training step already traced for the model (a second or so saved per run on a
+    CPU), so one model can train again with another seed: pass the weights of a freshly built copy. The
+    optimizer's step count and moments go back to zero (a learning-rate schedule starts again); a constant
+    learning rate is kept."""
+    model.set_weights(weights)
+    for variable in model.optimizer.variables:
+        if not variable.path.endswith("learning_rate"):
+            variable.assign(tf.zeros_like(variable))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -192,6 +192,19 @@ def test_time_budget_refuses_bad_arguments(kwargs, message):
         cnn.TimeBudget(**kwargs)
 
 
+def test_restart_gives_new_weights_and_a_fresh_optimizer_without_retracing():
+    model = tiny_fit(cnn.TimeBudget(600), epochs=2)
+    traced = model.train_function
+    fresh = [np.zeros_like(w) for w in model.get_weights()]
+    cnn.restart(model, fresh)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), fresh, strict=True))
+    assert int(model.optimizer.iterations) == 0 and float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    assert all(not np.any(v.numpy()) for v in model.optimizer.variables if not v.path.endswith("learning_rate"))
+    x, y = np.zeros((16, 10, 10, 1), "float32"), np.zeros(16, "int64")
+    model.fit(cnn.make_dataset(x, y, 8), epochs=1, verbose=0)
+    assert model.train_function is traced and int(model.optimizer.iterations) == 2
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 
 def test_confusion_matrix_and_per_class_accuracy():
