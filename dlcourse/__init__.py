@@ -1,13 +1,14 @@
 """dlcourse: the support package of the *deep learning x big data* notebooks.
 
 Importing it is cheap and imports no TensorFlow: call :func:`setup` first in every notebook, right
-after the parameters cell; it quiets TensorFlow before anything imports it. `claim` and `same` back a
-sentence of the prose with a check whose verdict the reader sees; `publish` shows (and checks) results.
+after the parameters cell; it quiets TensorFlow before anything imports it. `claim`, `same` and
+`speed_claim` back a sentence of the prose with a check whose verdict the reader sees; `publish` shows
+(and checks) the headline results.
 """
 
-from dlcourse.claims import claim, same
+from dlcourse.claims import claim, same, speed_claim
 from dlcourse.report import publish
 from dlcourse.session import setup
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "claim", "publish", "same", "setup"]
+__all__ = ["__version__", "claim", "publish", "same", "setup", "speed_claim"]

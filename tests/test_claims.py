@@ -53,6 +53,20 @@ def test_a_learned_claim_is_enforced_at_the_default_profile():
         claims.claim("batch norm helps", False, "0.52 vs 0.70", default_only=True)
 
 
+def test_a_speed_claim_is_enforced_only_by_refresh_at_the_default_profile(monkeypatch, capsys):
+    monkeypatch.delenv(claims.REFRESH_ENV, raising=False)
+    claims.speed_claim("Parquet reads faster than CSV", False, "0.9x")   # a busy CI box: reported
+    assert "✗ Parquet reads faster than CSV: 0.9x (not enforced: a speed depends on what else" in \
+        capsys.readouterr().out
+    claims.speed_claim("Parquet reads faster than CSV", True, "87x")
+    assert capsys.readouterr().out == "✓ Parquet reads faster than CSV: 87x\n"
+    monkeypatch.setenv(claims.REFRESH_ENV, "1")                        # dlcourse refresh: enforced
+    with pytest.raises(claims.ClaimError, match="Parquet reads faster than CSV"):
+        claims.speed_claim("Parquet reads faster than CSV", False, "0.9x")
+    claims.set_context("01", "smoke")                                   # but not at the smoke profile
+    claims.speed_claim("Parquet reads faster than CSV", False, "0.9x")
+
+
 def test_same_reports_the_tolerance_or_the_largest_difference(capsys):
     claims.same("NumPy equals Keras", [1.0, 2.0], [1.0, 2.0 + 1e-8], atol=1e-6)
     assert capsys.readouterr().out == "✓ NumPy equals Keras: within 1e-06\n"
@@ -270,6 +284,17 @@ def test_refresh_refuses_a_false_claim_and_writes_the_measured_run_time(claims_c
     [failed] = runner.refresh(["00"])
     assert failed.status == "failed" and "ClaimError" in failed.error
     assert course.find("00").path.read_text() == refused, "a failed refresh leaves the master as it was"
+
+    # a false speed claim: reported by a plain run (CI), refused by refresh (the committed outputs)
+    course.find("00").path.write_text(before.replace(
+        "dlcourse.claim('the model beats", "dlcourse.speed_claim('the model beats").replace(
+        "baseline = 0.80", "baseline = 0.99"))
+    nb, out = course.find("00"), claims_course.parent / "runs"
+    out.mkdir()
+    run = runner.run_one(nb, runner.resolve_parameters(nb, "default", []), out, html=False, progress=False)
+    assert run.status == "ok", run.error
+    [slow] = runner.refresh(["00"])
+    assert slow.status == "failed" and "ClaimError" in slow.error
 
 
 @pytest.mark.slow
