@@ -1,5 +1,5 @@
 """`python -m dlcourse ...` is the same as the `dlcourse` command."""
 
-from dlcourse.runner import main
+from dlcourse.tools.runner import main
 
 raise SystemExit(main())

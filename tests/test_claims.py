@@ -14,7 +14,8 @@ import nbformat
 import pytest
 from conftest import COURSE, make_notebook
 
-from dlcourse import claims, course, lint, report, runner
+from dlcourse import claims, course, report
+from dlcourse.tools import lint, runner
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ import json
 import pytest
 from conftest import COURSE
 
-from dlcourse import course, lint
+from dlcourse import course
+from dlcourse.tools import lint
 
 
 def test_the_notebook_set_is_in_order_and_matches_course_toml():

@@ -6,7 +6,8 @@ import nbformat
 import pytest
 from conftest import COURSE
 
-from dlcourse import claims, lint, report, runner
+from dlcourse import claims, report
+from dlcourse.tools import lint, runner
 
 pytestmark = pytest.mark.slow
 

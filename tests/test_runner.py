@@ -7,7 +7,7 @@ import csv
 import nbformat
 import pytest
 
-from dlcourse import runner
+from dlcourse.tools import runner
 
 pytestmark = pytest.mark.slow
 

@@ -37,7 +37,7 @@ def source(cell: Mapping) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
-def _texts(out: Mapping) -> Iterable[tuple[str, str]]:
+def texts(out: Mapping) -> Iterable[tuple[str, str]]:
     if "text" in out:
         yield out.get("name", "stdout"), source({"source": out["text"]})
     for mime, val in out.get("data", {}).items():
@@ -108,7 +108,7 @@ def output_problems(nb: Mapping, where: str, allow_errors_in: set[int] = frozens
 
 def _texts_of(cell: Mapping) -> Iterable[tuple[str, str]]:
     for out in cell.get("outputs", []):
-        yield from _texts(out)
+        yield from texts(out)
 
 
 def lint_notebook(path: Path) -> list[str]:
@@ -343,7 +343,7 @@ def command_problems(text: str, where: str) -> list[str]:
     """`dlcourse run NN -p name value` commands in `text` that the runner would refuse."""
     import shlex
 
-    from dlcourse import runner
+    from dlcourse.tools import runner
 
     problems = []
     for m in _COMMAND.finditer(text):

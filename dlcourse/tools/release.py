@@ -21,7 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from dlcourse import course, lint
+from dlcourse import course
+from dlcourse.tools import kernel, lint
 
 ASSIGNMENT = "dlcourse"
 
@@ -82,25 +83,33 @@ def solution_lines(nb) -> set[str]:
     return secret
 
 
-def check_notebook(path: Path | str, profile: str = "smoke", timeout: int = 900) -> list[tuple[str, bool, str]]:
+def leaked_lines(master, student) -> list[str]:
+    """The master's secret lines (:func:`solution_lines`) found in the student notebook's cells.
+
+    Compared line by line with the student's cell sources and text outputs as a reader sees them (not
+    with the file's JSON, where quotes and backslashes are escaped).
+    """
+    seen = set()
+    for cell in student["cells"]:
+        texts = [lint.source(cell)] + [text for out in cell.get("outputs", []) for _, text in lint.texts(out)]
+        seen |= {line.strip() for text in texts for line in text.splitlines()}
+    return sorted(solution_lines(master) & seen)
+
+
+def check_notebook(path: Path | str, profile: str = "smoke",
+                   timeout: int = kernel.CELL_TIMEOUT_S) -> list[tuple[str, bool, str]]:
     """Run a (student) notebook at a profile and report each exercise: (grade_id, passed, message).
 
     The quick alternative to `nbgrader validate`, which runs a notebook at its default parameters:
     `dlcourse check 06_cnn_in_keras.ipynb` runs it at the smoke profile (seconds) and exits non-zero
     if a check fails. A lesson cell that fails is reported too, as ("lesson cell N", False, error).
     """
-    from nbclient import NotebookClient
     from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
 
     path = Path(path)
-    nb = load_notebook_node(str(path))
-    values = course.find(path.name).profile(profile)
-    if values:
-        nb = parameterize_notebook(nb, values, kernel_name="python3")
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                   resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
+    nb = kernel.with_parameters(load_notebook_node(str(path)), course.find(path.name).profile(profile))
+    kernel.execute(nb, path.parent.resolve(), timeout=timeout, allow_errors=True)
+
     def error_of(cell):
         return next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
 

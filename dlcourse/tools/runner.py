@@ -17,7 +17,6 @@ each executed notebook, and exits non-zero if any notebook failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
@@ -28,33 +27,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlcourse import claims, course, exercises, lint, params, report
+from dlcourse import claims, course, params, report
+from dlcourse.tools import kernel, lint, release
 
-KERNEL = "python3"
-# The kernel's own log (e.g. ipykernel's transport warning) would only clutter the terminal.
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
-MAX_DEPTH = 2  # a notebook may run notebooks (00 reruns itself once), but no deeper
 RUNS_IN = re.compile(r"\*\*Runs in\*\* about \d+ s on an? \d+-core CPU")
-
-
-@contextlib.contextmanager
-def _nested_run():
-    """Count how deep runs are nested (through the kernels' environment) and refuse runaway recursion."""
-    depth = int(os.environ.get("DLCOURSE_RUN_DEPTH", "0"))
-    if depth >= MAX_DEPTH:
-        raise RuntimeError(f"notebook runs nested {depth} deep; a notebook is running itself in a loop")
-    os.environ["DLCOURSE_RUN_DEPTH"] = str(depth + 1)
-    try:
-        yield
-    finally:
-        os.environ["DLCOURSE_RUN_DEPTH"] = str(depth)
+SMOKE_BUDGET_S = 30  # what a smoke run may take on 2 cores (course.toml's aim is 20 s)
 
 
 @dataclass
 class Result:
     notebook: str
-    status: str  # ok | failed | bad parameter
+    status: str  # ok | failed | bad parameter | interrupted
     seconds: float
+    budget_s: float | None = None  # what the profile allows this notebook (None: no budget, e.g. full)
     metrics: dict = field(default_factory=dict)
     error: str = ""
     output: Path | None = None
@@ -78,8 +63,17 @@ def _error_of(nb_out) -> str:
     return ""
 
 
-def run_one(nb: course.Notebook, values: dict, out_dir: Path, html: bool = True, progress: bool = True) -> Result:
-    """Execute one notebook with papermill into out_dir; never raises for a failing notebook."""
+def budget_of(nb: course.Notebook, profile: str) -> float | None:
+    """The seconds a run of `nb` at `profile` should take on 2 cores: its budget_s, SMOKE_BUDGET_S, or None."""
+    return {"default": nb.budget_s, "smoke": SMOKE_BUDGET_S}.get(profile)
+
+
+def run_one(nb: course.Notebook, values: dict, out_dir: Path, html: bool = True, progress: bool = True,
+            timeout: int = kernel.CELL_TIMEOUT_S, budget_s: float | None = None) -> Result:
+    """Execute one notebook with papermill into out_dir; never raises for a failing notebook.
+
+    Ctrl-C (KeyboardInterrupt) is the one exception that passes through, after the partial output is saved.
+    """
     import nbformat
     import papermill as pm
 
@@ -87,15 +81,11 @@ def run_one(nb: course.Notebook, values: dict, out_dir: Path, html: bool = True,
     start = time.perf_counter()
     status, error = "ok", ""
     try:
-        with _nested_run():
-            pm.execute_notebook(
-                str(nb.path), str(out_path), parameters=values, kernel_name=KERNEL,
-                cwd=str(course.notebooks_dir()), extra_arguments=KERNEL_ARGS,
-                progress_bar={"desc": nb.id, "leave": False} if progress else False,
-            )
+        kernel.execute_with_parameters(nb.path, out_path, values, course.notebooks_dir(), timeout=timeout,
+                                       progress={"desc": nb.id, "leave": False} if progress else False)
     except pm.PapermillExecutionError as exc:
         status, error = "failed", f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:300]
-    except Exception as exc:  # a kernel that died, a notebook that cannot be read, ...
+    except Exception as exc:  # a cell past its time limit, a kernel that died, a notebook that cannot be read
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
     seconds = time.perf_counter() - start
     metrics = {}
@@ -108,23 +98,39 @@ def run_one(nb: course.Notebook, values: dict, out_dir: Path, html: bool = True,
 
             body, _ = HTMLExporter().from_notebook_node(executed)
             out_path.with_suffix(".html").write_text(body, encoding="utf-8")
-    return Result(nb.id, status, seconds, metrics, error, out_path if out_path.exists() else None)
+    return Result(nb.id, status, seconds, budget_s, metrics, error, out_path if out_path.exists() else None)
+
+
+def time_text(r: Result) -> str:
+    """'12.3 / 30', with 'over budget' when a run took longer than its profile allows."""
+    if r.budget_s is None:
+        return f"{r.seconds:.1f}"
+    over = " **over budget**" if r.seconds > r.budget_s and r.status == "ok" else ""
+    return f"{r.seconds:.1f} / {r.budget_s:g}{over}"
 
 
 def write_summary(results: Sequence[Result], out_dir: Path, profile: str) -> str:
-    """Write summary.csv and summary.md into out_dir; returns the Markdown table."""
+    """Write summary.csv and summary.md into out_dir; returns the Markdown table.
+
+    Each notebook's seconds stand against its budget at this profile; a run over budget is flagged.
+    """
     def metrics_text(r: Result) -> str:
         return ", ".join(f"{k}={v}" for k, v in r.metrics.items())
 
     with open(out_dir / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["notebook", "profile", "status", "seconds", "metrics", "error"])
+        w.writerow(["notebook", "profile", "status", "seconds", "budget_s", "over_budget", "metrics", "error"])
         for r in results:
-            w.writerow([r.notebook, profile, r.status, f"{r.seconds:.1f}", json.dumps(r.metrics), r.error])
-    lines = ["| notebook | status | seconds | metrics |", "|---|---|---:|---|"]
+            over = r.budget_s is not None and r.seconds > r.budget_s
+            w.writerow([r.notebook, profile, r.status, f"{r.seconds:.1f}",
+                        "" if r.budget_s is None else f"{r.budget_s:g}", over, json.dumps(r.metrics), r.error])
+    lines = ["| notebook | status | seconds / budget | metrics |", "|---|---|---:|---|"]
     for r in results:
         detail = metrics_text(r) if r.status == "ok" else r.error.replace("|", "/")
-        lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {detail} |")
+        lines.append(f"| {r.notebook} | {r.status} | {time_text(r)} | {detail} |")
+    over = [r.notebook for r in results if r.budget_s is not None and r.seconds > r.budget_s and r.status == "ok"]
+    if over:
+        lines.append(f"\nOver budget at the {profile} profile: {', '.join(over)}.")
     table = "\n".join(lines)
     (out_dir / "summary.md").write_text(f"# dlcourse run, profile {profile}\n\n{table}\n")
     return table
@@ -154,20 +160,29 @@ def run(names: Sequence[str], profile: str = "default", overrides: Sequence[tupl
             planned.append((nb, None, str(exc)))
     results: list[Result] = []
     bar = tqdm(planned, desc=f"dlcourse run ({profile})", unit="notebook", disable=not progress)
-    for nb, values, problem in bar:
-        bar.set_postfix_str(nb.id)
-        if values is None:
-            results.append(Result(nb.id, "bad parameter", 0.0, error=problem))
-        else:
-            results.append(run_one(nb, values, out_dir, html=html, progress=progress))
-        if stop_on_failure and results[-1].status != "ok":
-            break
-    bar.close()
+    started = time.perf_counter()
+    try:
+        for nb, values, problem in bar:
+            bar.set_postfix_str(nb.id)
+            started = time.perf_counter()
+            if values is None:
+                results.append(Result(nb.id, "bad parameter", 0.0, error=problem))
+            else:
+                results.append(run_one(nb, values, out_dir, html=html, progress=progress,
+                                       budget_s=budget_of(nb, profile)))
+            if stop_on_failure and results[-1].status != "ok":
+                break
+    except KeyboardInterrupt:  # Ctrl-C: keep what finished, say which one was stopped, skip the rest
+        current = planned[len(results)][0]
+        results.append(Result(current.id, "interrupted", time.perf_counter() - started,
+                              budget_of(current, profile), error="stopped by Ctrl-C"))
+    finally:
+        bar.close()
     write_summary(results, out_dir, profile)
     return results
 
 
-def refresh(names: Sequence[str] = (), timeout: int = 900) -> list[Result]:
+def refresh(names: Sequence[str] = (), timeout: int = kernel.CELL_TIMEOUT_S) -> list[Result]:
     """Re-execute the masters in place at the default profile: the only way committed outputs are made.
 
     A notebook is written back only if it ran without errors (a false claim or a missed headline bound
@@ -176,20 +191,16 @@ def refresh(names: Sequence[str] = (), timeout: int = 900) -> list[Result]:
     metadata and written into its title ("**Runs in** about N s on a 2-core CPU").
     """
     import nbformat
-    from nbclient import NotebookClient
 
     chosen = [course.find(n) for n in names] if names else course.notebooks()
     results = []
     for nb in chosen:
         master = nbformat.read(nb.path, as_version=4)
-        client = NotebookClient(master, timeout=timeout, kernel_name=KERNEL, extra_arguments=KERNEL_ARGS,
-                                resources={"metadata": {"path": str(course.notebooks_dir())}})
         start = time.perf_counter()
         error = ""
         os.environ[claims.REFRESH_ENV] = "1"  # the kernel inherits it: speed claims are enforced here
         try:
-            with _nested_run():
-                client.execute()
+            kernel.execute(master, course.notebooks_dir(), timeout=timeout)
         except Exception as exc:  # CellExecutionError, DeadKernelError, timeouts
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         finally:
@@ -208,10 +219,10 @@ def refresh(names: Sequence[str] = (), timeout: int = 900) -> list[Result]:
             failed = course.root() / "build" / "refresh-failed" / nb.path.name
             failed.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(master, failed)
-            results.append(Result(nb.id, "failed", seconds, error=error or problems[0], output=failed))
+            results.append(Result(nb.id, "failed", seconds, nb.budget_s, error=error or problems[0], output=failed))
         else:
             nbformat.write(master, nb.path)
-            results.append(Result(nb.id, "ok", seconds, report.collect(master), output=nb.path))
+            results.append(Result(nb.id, "ok", seconds, nb.budget_s, report.collect(master), output=nb.path))
         print(f"{nb.id}: {results[-1].status} in {seconds:.1f} s {results[-1].error}".rstrip(), flush=True)
     return results
 
@@ -272,17 +283,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = args.out or course.root() / "build" / "runs" / args.profile
             print(write_summary(results, out, args.profile))
             print(f"\nsummary: {out / 'summary.md'}")
+            if any(r.status == "interrupted" for r in results):
+                return 130  # the shell's code for Ctrl-C
             return 0 if all(r.status == "ok" for r in results) else 1
         elif args.command == "refresh":
             return 0 if all(r.status == "ok" for r in refresh(args.notebooks)) else 1
         elif args.command == "check":
-            results = exercises.check_notebook(args.path, args.profile)
+            results = release.check_notebook(args.path, args.profile)
             for name, passed, message in results:
                 print(f"{'PASS' if passed else 'FAIL'}  {name}: {message}")
             print(f"{sum(p for _, p, _ in results)} of {len(results)} checks passed")
             return 0 if all(p for _, p, _ in results) else 1
         elif args.command == "student":
-            for path in exercises.build_student_release(args.out, args.notebooks):
+            for path in release.build_student_release(args.out, args.notebooks):
                 print(path)
     except ValueError as exc:
         print(f"dlcourse: {exc}", file=sys.stderr)
