@@ -4,6 +4,8 @@ Keras 3 runs one model definition on TensorFlow, JAX or PyTorch; the backend is 
 ``KERAS_BACKEND`` *before* Keras is first imported, so a notebook already running TensorFlow starts the
 other backend in a child process: ``python -m dlcourse.backends`` loads a saved ``.keras`` model, scores
 the given inputs, trains it for some epochs and reports what it measured as one JSON line.
+
+Used in notebooks: 14.
 """
 
 from __future__ import annotations

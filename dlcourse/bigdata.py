@@ -59,6 +59,8 @@ falls on fraud rows too; the labels themselves (``is_fraud``, ``fraud_pattern``)
 **Determinism**: the same parameters and seed give byte-identical files (manifest.json differs only in
 its ``timing``). Rows are made block by block from their own seeded random streams, so the concatenated
 parts do not depend on ``rows_per_file``, ``partitions`` or ``progress``.
+
+Used in notebooks: 01.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Dask clusters for notebooks 02, 12 and 13: a LocalCluster started quietly, or an existing one by address."""
+"""Dask clusters for notebooks 02, 12 and 13: a LocalCluster started quietly, or an existing one by address.
+
+Used in notebooks: 02.
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@
 
 All models take float32 images in [0, 1] of shape (height, width, channels) and output class
 probabilities (softmax), so they train with ``sparse_categorical_crossentropy``.
+
+Used in notebooks: 06, 14.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Conventions are Keras' own, so weights can be copied between the two: images are
     out = conv2d(images, kernel, bias, stride=2, padding=1)   # == ZeroPadding2D(1) + Conv2D(strides=2)
     pooled = pool2d(out, 2, mode="max")                       # == MaxPooling2D(2)
     output_size(28, 3, padding=1, stride=2)                   # 14
+
+Used in notebooks: 05.
 """
 
 from __future__ import annotations

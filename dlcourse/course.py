@@ -1,8 +1,8 @@
 """The course catalog (notebooks/course.toml) and the folders of the course.
 
-notebooks/course.toml is the one place that lists the notebooks in order with their titles and
-their smoke and full parameter sets; the README's table of contents, the tests and the `dlcourse`
-command all read it through :func:`notebooks`.
+notebooks/course.toml is the one place that lists the notebooks in order with their titles, the package
+modules each one uses, their smoke and full parameter sets and their headline bounds; the README's tables,
+the tests and the `dlcourse` command all read it through :func:`notebooks`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Notebook:
     summary: str
     needs: str
     budget_s: int
+    modules: tuple[str, ...] = ()  # the package modules it imports (dlcourse.tools.codemap checks the list)
     smoke: dict = field(default_factory=dict)
     full: dict = field(default_factory=dict)
     # headline metrics (published with dlcourse.publish) and the bound a run must reach at each profile:
@@ -74,7 +75,8 @@ def notebooks(catalog: Path | None = None) -> list[Notebook]:
     return [
         Notebook(
             id=e["id"], title=e["title"], summary=e["summary"], needs=e["needs"],
-            budget_s=int(e["budget_s"]), smoke=dict(e.get("smoke", {})), full=dict(e.get("full", {})),
+            budget_s=int(e["budget_s"]), modules=tuple(e.get("modules", ())),
+            smoke=dict(e.get("smoke", {})), full=dict(e.get("full", {})),
             headline={k: dict(v) for k, v in e.get("headline", {}).items()},
         )
         for e in entries
@@ -99,10 +101,3 @@ def table():
     return pd.DataFrame([{"notebook": nb.number, "title": nb.title, "what you will do": nb.summary,
                           "needs": nb.needs, "budget (s)": nb.budget_s} for nb in notebooks()]
                         ).set_index("notebook")
-
-
-def markdown_toc() -> str:
-    """The README's table of contents, made from course.toml (tests/test_readme.py keeps them equal)."""
-    lines = ["| # | notebook | what you will do |", "|---|---|---|"]
-    lines += [f"| {nb.number} | [{nb.title}](notebooks/{nb.id}.ipynb) | {nb.summary} |" for nb in notebooks()]
-    return "\n".join(lines)

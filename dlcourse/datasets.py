@@ -15,6 +15,8 @@ sunspots, CPython's pydoc prose) are always available.
 
     data = load("fashion_mnist")        # an ImageData: x_train, y_train, x_test, y_test, ...
     table = availability()              # what is available right now, and from where
+
+Used in notebooks: 00, 01, 03, 04, 05, 06, 07, 08, 10, 11, 14.
 """
 
 from __future__ import annotations

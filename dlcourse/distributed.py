@@ -16,6 +16,8 @@
   :func:`patch_keras_for_multi_worker` works around a Keras 3 bug in those workers.
 * Dask: :func:`dask_client` (a client whose local cluster always closes), :func:`peak_memory`,
   :func:`worker_cpu_seconds`, :func:`spill_metrics` and :func:`held_copies` (data to make a worker spill).
+
+Used in notebooks: 12.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ involved, the transaction amounts:
 * :func:`per_pattern` -- which fraud patterns a set of alerts catches and misses;
 * :func:`bootstrap_pr_auc` -- the PR-AUC of several models on bootstrap resamples of the same rows: the noise
   of a PR-AUC, and of the difference between two models.
+
+Used in notebooks: 13, 14.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ feature sets, the class coverage of generated images, and a callback that keeps 
 fixed noise batch after every epoch.
 
 Importing this module imports TensorFlow (quietly): call ``dlcourse.setup(...)`` first.
+
+Used in notebooks: 10.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ not show line by line:
     mode_coverage(gan.generate(z_fixed), ring_centers(), std=0.05)   # modes covered, sample quality
 
 TensorFlow and Keras are imported when this module is imported: import it after ``dlcourse.setup``.
+
+Used in notebooks: 09.
 """
 
 from __future__ import annotations

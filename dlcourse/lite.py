@@ -3,6 +3,8 @@
 :func:`convert` turns a Keras model into a ``.tflite`` flat buffer in one of four modes; :class:`LiteModel`
 runs one with LiteRT's interpreter (``ai_edge_litert``, TensorFlow Lite's successor) and handles the
 int8 scaling of inputs and outputs, so that a quantised model is used exactly like the Keras one.
+
+Used in notebooks: 14.
 """
 
 from __future__ import annotations

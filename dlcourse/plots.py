@@ -1,4 +1,7 @@
-"""Plotting helpers that would otherwise be noise in a lesson."""
+"""Plotting helpers that would otherwise be noise in a lesson.
+
+Used in notebooks: 00, 06, 11.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ Every input line ends in exactly one of three outcomes, and the data-quality rep
 The same functions clean a pandas sample (one partition) and the full data on Dask (one partition per
 landing-zone file); :func:`prepare` runs the whole pipeline on a Dask cluster and writes the feature set
 that notebooks 03 and 13 read.
+
+Used in notebooks: 02, 03, 12, 13, 14.
 """
 
 from __future__ import annotations

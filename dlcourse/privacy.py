@@ -2,6 +2,8 @@
 
 A membership-inference attack guesses "this example was in the training set" when the model's loss on it
 is low (Yeom et al., 2018). How well it does, beyond chance, is a measured privacy leak.
+
+Used in notebooks: 14.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Progress bars that stay readable after the run: live while the work runs, and their final state stored
-in the notebook, so that a static view (GitHub, nbviewer, the course site) shows "100% ... 1.00M rows"
-instead of a widget's "0%".
+"""Progress bars that stay readable after the run.
+
+Live while the work runs, and their final state stored in the notebook, so that a static view (GitHub,
+nbviewer, the course site) shows "100% ... 1.00M rows" instead of a widget's "0%".
 
 In a notebook kernel each bar is one text output updated in place through an IPython display handle
 (`update_display_data`, which nbclient and papermill store); elsewhere (a terminal, a benchmark script)

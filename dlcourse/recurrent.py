@@ -14,6 +14,8 @@ Conventions are Keras' own, so weights move between the two unchanged: sequences
     w = weights_from_keras(keras_lstm_layer)                 # {"kernel", "recurrent_kernel", "bias"}
     outputs, h, c = lstm_forward(x, **w)                     # same numbers as the Keras layer
     grads = simple_rnn_backward(x, outputs, d_outputs, **w)  # backpropagation through time
+
+Used in notebooks: 07.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ optimizer applies exactly the update rule of its ``keras.optimizers`` namesake.
     loss, grads = mlp_loss_and_grads(params, x, y)   # forward + backward (backprop)
     Adam(learning_rate=1e-3).step(params, grads)     # updates params in place
     history = train_mlp(params, x, y, epochs=3, batch_size=64, optimizer=Adam())
+
+Used in notebooks: 04, 12.
 """
 
 from __future__ import annotations

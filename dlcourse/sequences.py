@@ -15,6 +15,8 @@ otherwise crowd its lesson cells:
     windows, targets = sliding_windows(values, window=48, horizon=12)
     rmse(targets, persistence_forecast(windows))
     ngram_bits_per_char(train_ids, test_ids, vocab.size, order=2)
+
+Used in notebooks: 08.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ architecture), the same epochs cap and batch size, and one row of results per ru
 
 NumPy-only helpers (:func:`generalisation_gap`, :func:`standard_error`, :func:`selection_optimism`)
 import no TensorFlow.
+
+Used in notebooks: 11.
 """
 
 from __future__ import annotations

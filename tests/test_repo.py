@@ -10,6 +10,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from dlcourse import course
+from dlcourse.tools import codemap
 
 ROOT = course.root()
 
@@ -60,10 +61,9 @@ def test_ci_runs_the_readme_test_command_after_installing_fashion_mnist():
     assert "set -euo pipefail" in ci
 
 
-def test_readme_table_of_contents_is_made_from_course_toml():
+def test_readme_tables_are_made_from_course_toml_and_the_package():
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- course-map[^>]*-->\n(.*?)\n<!-- /course-map -->", text, re.S).group(1)
-    assert block == course.markdown_toc(), "README's course map is stale: paste dlcourse.course.markdown_toc()"
+    assert codemap.readme_text(text) == text, "README's generated tables are stale: run `dlcourse readme`"
 
 
 def test_generated_data_and_build_output_are_ignored():

@@ -1,6 +1,7 @@
 """The `dlcourse` command (also `python -m dlcourse`): rerun notebooks with papermill, and more.
 
-    dlcourse list                                   the course map
+    dlcourse list                                   the course map, with the modules behind each notebook
+    dlcourse readme                                 rewrite the README's generated tables
     dlcourse params 06                              a notebook's parameters: default, allowed, meaning
     dlcourse run --profile smoke                    every notebook, smoke parameters, into build/runs/smoke/
     dlcourse run 06 08 -p epochs 3                  chosen notebooks with overrides
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlcourse import claims, course, params, report
-from dlcourse.tools import kernel, lint, release
+from dlcourse.tools import codemap, kernel, lint, release
 
 RUNS_IN = re.compile(r"\*\*Runs in\*\* about \d+ s on an? \d+-core CPU")
 SMOKE_BUDGET_S = 30  # what a smoke run may take on 2 cores (course.toml's aim is 20 s)
@@ -242,14 +243,11 @@ def describe_parameters(name: str) -> str:
     return f"{nb.id}: {nb.title}\n" + "\n".join(lines)
 
 
-def course_map() -> str:
-    return "\n".join(f"{nb.number}  {nb.title:<45} {nb.summary}" for nb in course.notebooks())
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlcourse", description="Run and manage the dlcourse notebooks.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the course map")
+    sub.add_parser("list", help="the course map: each notebook and the package modules it uses")
+    sub.add_parser("readme", help="rewrite the README's tables from notebooks/course.toml and the package")
     pp = sub.add_parser("params", help="a notebook's parameters, defaults, allowed values and meaning")
     pp.add_argument("notebook")
     pr = sub.add_parser("run", help="execute notebooks with papermill into build/runs/<profile>/")
@@ -274,7 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
-            print(course_map())
+            print(codemap.course_map())
+        elif args.command == "readme":
+            changed = codemap.write_readme()
+            print("README.md: generated tables " + ("rewritten" if changed else "already current"))
         elif args.command == "params":
             print(describe_parameters(args.notebook))
         elif args.command == "run":
