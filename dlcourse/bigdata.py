@@ -84,6 +84,7 @@ CURRENCY_RATES = {"EUR": 1.0, "USD": 1.08, "GBP": 0.85}  # units of each currenc
 EVENTS_PER_TRANSACTION = 0.3  # background account events per transaction
 TRAVEL_SHARE = 0.03  # in-person payments made in another city than home
 FAR_KM = 1000  # "far": impossible to travel in under an hour
+EARTH_RADIUS_KM = 6371  # the mean radius of the haversine formula
 NIGHT_HOURS = 5  # night is 00:00-04:59 UTC
 N_FRAUD_DEVICES = 1000  # the fraudsters' own phones and laptops
 
@@ -419,11 +420,12 @@ class _Groups:
 # The world: customers, merchants, cities, and a clock
 
 
-def _distances_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Great-circle distances between all pairs of points (haversine), km."""
-    la, lo = np.radians(lat)[:, None], np.radians(lon)[:, None]
-    h = np.sin((la - la.T) / 2) ** 2 + np.cos(la) * np.cos(la.T) * np.sin((lo - lo.T) / 2) ** 2
-    return 2 * 6371 * np.arcsin(np.sqrt(h))
+def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees (the haversine formula), element-wise with
+    NumPy broadcasting: between all pairs of cities here, from one payment to the next in notebook 02's features."""
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype="float64")) for v in (lat1, lon1, lat2, lon2))
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
 class _World:
@@ -458,7 +460,8 @@ class _World:
         weights = np.array([c[4] for c in CITIES], float)
         self.city_weights = weights / weights.sum()
         n = len(CITIES)
-        far_i, far_j = np.nonzero(_distances_km(self.city_lat, self.city_lon) > FAR_KM)
+        lat, lon = self.city_lat, self.city_lon
+        far_i, far_j = np.nonzero(great_circle_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) > FAR_KM)
         self.far_cities = _Groups.of(far_i, n, values=far_j)
 
     def _make_customers(self, n: int) -> None:

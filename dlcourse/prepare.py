@@ -370,7 +370,7 @@ def add_features(txn: pd.DataFrame, events: pd.DataFrame, customers: pd.DataFram
         feats[name] = order - np.searchsorted(key, key - window, side="left")
     prev_t = secs.shift().where(~first)
     feats["seconds_since_prev"] = (secs - prev_t).fillna(-1)
-    km = _haversine(t["lat"], t["lon"], t["lat"].shift(), t["lon"].shift()).where(~first)
+    km = pd.Series(bigdata.great_circle_km(t["lat"], t["lon"], t["lat"].shift(), t["lon"].shift())).where(~first)
     feats["km_from_prev"] = km.fillna(0)
     hours = ((secs - prev_t) / 3600).clip(lower=1 / 60)
     feats["speed_kmh"] = (km / hours).fillna(0)
@@ -379,7 +379,8 @@ def add_features(txn: pd.DataFrame, events: pd.DataFrame, customers: pd.DataFram
     feats["amount_vs_past_mean"] = (t["amount_eur"] / (past_sum / past_n)).where(past_n > 0).fillna(1.0)
     feats["new_device"] = (~t.duplicated(["customer_id", "device_id"]) & (t["channel"] == "online")).astype("int8")
     home = customers.reindex(cust)
-    feats["km_from_home"] = _haversine(t["lat"], t["lon"], home["home_lat"].to_numpy(), home["home_lon"].to_numpy())
+    feats["km_from_home"] = pd.Series(bigdata.great_circle_km(t["lat"], t["lon"], home["home_lat"].to_numpy(),
+                                                               home["home_lon"].to_numpy()))
     feats["hour"] = t["timestamp"].dt.hour.astype("int8")
     feats["is_night"] = (feats["hour"] < 5).astype("int8")
     feats["age"] = home["age"].to_numpy()
@@ -406,12 +407,6 @@ def _tidy_types(df: pd.DataFrame) -> pd.DataFrame:
         elif column not in ("is_fraud", "hour", "is_night", "new_device", "txn_last_1h", "txn_last_24h"):
             df[column] = pd.to_numeric(df[column], errors="coerce").astype("float64")
     return df
-
-
-def _haversine(lat1, lon1, lat2, lon2) -> pd.Series:
-    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype="float64")) for v in (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return pd.Series(2 * 6371 * np.arcsin(np.sqrt(np.clip(a, 0, 1))))
 
 
 def _event_features(t: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:

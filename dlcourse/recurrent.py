@@ -24,19 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from dlcourse.scratch import sigmoid
+
 LSTM_GATES = ("i", "f", "c", "o")  # input, forget, candidate cell, output: Keras' column order
 GRU_GATES = ("z", "r", "h")        # update, reset, candidate state: Keras' column order
 WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias")
 
 Weights = dict[str, np.ndarray]
 Step = Callable[..., tuple[np.ndarray, ...]]
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic sigmoid, the gates' activation (Keras' ``recurrent_activation="sigmoid"``)."""
-    z = np.asarray(z)
-    e = np.exp(-np.abs(z))  # never overflows
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import numpy as np
 
 Params = dict[str, np.ndarray]
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
-KERAS_EPSILON = 1e-7  # keras.config.epsilon(): the clip of probabilities in Keras' cross-entropy
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager:
@@ -46,16 +45,11 @@ def one_blas_thread() -> contextlib.AbstractContextManager:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic sigmoid 1 / (1 + e^-z) without overflow, as derived in 04_neural_network_foundations."""
+    """Logistic sigmoid 1 / (1 + e^-z) without overflow, as derived in 04_neural_network_foundations; the gates'
+    activation of :mod:`dlcourse.recurrent` (Keras' ``recurrent_activation="sigmoid"``, 07_rnn_theory)."""
     z = np.asarray(z)
     e = np.exp(-np.abs(z))  # never overflows: the exponent is <= 0
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def sigmoid_grad(z: np.ndarray) -> np.ndarray:
-    """Derivative of the sigmoid, sigma(z) (1 - sigma(z)), as derived in 04_neural_network_foundations."""
-    s = sigmoid(z)
-    return s * (1 - s)
 
 
 def relu(z: np.ndarray) -> np.ndarray:
@@ -68,27 +62,6 @@ def relu_grad(z: np.ndarray) -> np.ndarray:
     04_neural_network_foundations."""
     z = np.asarray(z)
     return (z > 0).astype(z.dtype if z.dtype.kind == "f" else float)
-
-
-def _check_slope(negative_slope: float) -> None:
-    if not negative_slope >= 0:
-        raise ValueError(f"negative_slope must be >= 0, got {negative_slope}")
-
-
-def leaky_relu(z: np.ndarray, negative_slope: float = 0.2) -> np.ndarray:
-    """Leaky ReLU: z where z > 0, else negative_slope * z (Keras' default slope 0.2), as derived in
-    04_neural_network_foundations."""
-    _check_slope(negative_slope)
-    z = np.asarray(z)
-    return np.where(z > 0, z, negative_slope * z)
-
-
-def leaky_relu_grad(z: np.ndarray, negative_slope: float = 0.2) -> np.ndarray:
-    """Derivative of leaky ReLU: 1 where z > 0, else negative_slope, as derived in
-    04_neural_network_foundations."""
-    _check_slope(negative_slope)
-    z = np.asarray(z)
-    return np.where(z > 0, 1.0, negative_slope).astype(z.dtype if z.dtype.kind == "f" else float)
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -108,15 +81,6 @@ def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Losses
-
-
-def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean squared error mean((y - y_hat)^2), equal to keras.losses.MeanSquaredError, as derived in
-    04_neural_network_foundations."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
-    return float(np.mean((y_true - y_pred) ** 2))
 
 
 def _check_labels(labels: np.ndarray, n_rows: int, n_classes: int) -> np.ndarray:
@@ -143,16 +107,6 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     labels = _check_labels(labels, len(np.asarray(labels).reshape(-1)), num_classes)
     return np.eye(num_classes)[labels]
-
-
-def cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Mean cross-entropy -mean(log p[i, y_i]) of predicted probabilities, probabilities clipped to
-    [1e-7, 1 - 1e-7] like keras.losses.SparseCategoricalCrossentropy, as derived in
-    04_neural_network_foundations."""
-    probs = _check_scores(probs, "probs")
-    labels = _check_labels(labels, len(probs), probs.shape[1])
-    p = np.clip(probs[np.arange(len(probs)), labels], KERAS_EPSILON, 1 - KERAS_EPSILON)
-    return float(-np.mean(np.log(p)))
 
 
 def softmax_cross_entropy(labels: np.ndarray, logits: np.ndarray) -> float:
@@ -275,35 +229,10 @@ def mlp_loss_and_grads(params: Mapping[str, np.ndarray], x: np.ndarray, labels: 
     return softmax_cross_entropy(labels, logits), mlp_backward(params, cache, labels)
 
 
-def predict(params: Mapping[str, np.ndarray], x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Predicted class of every row of x (argmax of the logits), in batches to bound memory."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return np.concatenate([mlp_forward(params, x[i:i + batch_size])[0].argmax(axis=1)
-                           for i in range(0, len(x), batch_size)]) if len(x) else np.zeros(0, int)
-
-
 def evaluate(params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the 2-layer perceptron on (x, labels)."""
     logits, _ = mlp_forward(params, x)
     return softmax_cross_entropy(labels, logits), float(np.mean(logits.argmax(axis=1) == np.asarray(labels)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Dropout
-
-
-def dropout(x: np.ndarray, rate: float, rng: np.random.Generator, training: bool = True) -> np.ndarray:
-    """Inverted dropout, like keras.layers.Dropout: in training zero each entry with probability `rate`
-    and scale the survivors by 1 / (1 - rate), so the expected value is unchanged; at inference return x
-    as it is. As derived in 04_neural_network_foundations."""
-    if not 0 <= rate < 1:
-        raise ValueError(f"rate must be >= 0 and < 1, got {rate}")
-    x = np.asarray(x)
-    if not training or rate == 0:
-        return x
-    keep = rng.random(x.shape) >= rate
-    return np.where(keep, x / (1 - rate), 0).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
