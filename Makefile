@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dlcourse-installed
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: lab test test-fast refresh student smoke lint clean help
+.PHONY: lab test test-fast refresh student smoke lint lock clean help
 
 help:
 	@echo "make lab      set up .venv (once) and open the course in JupyterLab"
@@ -14,12 +14,26 @@ help:
 	@echo "make refresh  re-execute the notebooks in place at the default profile (committed outputs)"
 	@echo "make student  build the student release into build/student/"
 	@echo "make smoke    dlcourse run --profile smoke: every notebook, summary in build/runs/smoke/"
+	@echo "make lock     requirements.lock anew from the newest versions pyproject.toml allows"
 
-$(STAMP): pyproject.toml
+# Installs the versions in requirements.lock (those the committed outputs were made with), not the newest.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+# requirements.lock anew: the newest versions pyproject.toml allows, installed into a throw-away venv and
+# frozen. Then `make refresh` and `make test` before committing both: the outputs must come from the lock.
+LOCK_VENV := build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	( echo "# Every package of the course environment at the version the committed outputs were made with,"; \
+	  echo "# for Python $$($(LOCK_VENV)/bin/python -c 'import sys; print(*sys.version_info[:2], sep=".")') on Linux x86-64. Made by \`make lock\`; installed by make lab, make test and CI."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable --all | grep -v '^pip==' ) > requirements.lock
+	rm -rf $(LOCK_VENV)
 
 # As root (containers, CI boxes) Jupyter needs --allow-root; nobody else gets it.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -61,6 +61,34 @@ def test_ci_runs_the_readme_test_command_after_installing_fashion_mnist():
     assert "set -euo pipefail" in ci
 
 
+def lock() -> dict[str, str]:
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    return {n.lower().replace("_", "-"): v for n, _, v in (ln.partition("==") for ln in lines if "==" in ln)}
+
+
+def test_the_lock_pins_every_dependency_within_its_range():
+    locked = lock()
+    assert len(locked) > 100, "requirements.lock should pin the whole environment, not just the direct dependencies"
+    for name, spec in pyproject_requirements().items():
+        assert name in locked, f"{name} is a dependency (pyproject.toml) but not in requirements.lock: make lock"
+        assert Requirement(spec).specifier.contains(locked[name], prereleases=True), \
+            f"requirements.lock has {name}=={locked[name]}, outside pyproject.toml's {spec}: make lock"
+
+
+def test_make_lab_make_test_and_ci_install_from_the_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -c requirements.lock -e '.[dev]'" in makefile
+    assert re.search(r"^\$\(STAMP\): pyproject.toml requirements.lock$", makefile, re.M)
+    assert re.search(r"^lock:", makefile, re.M), "the documented command that refreshes the lock"
+
+
+def test_the_installed_environment_is_the_locked_one():
+    from importlib.metadata import version
+
+    for name in ("tensorflow", "keras", "numpy", "pandas", "dask", "nbval", "ruff"):
+        assert version(name) == lock()[name], f"{name}: installed {version(name)}, locked {lock()[name]}"
+
+
 def test_readme_tables_are_made_from_course_toml_and_the_package():
     text = (ROOT / "README.md").read_text()
     assert codemap.readme_text(text) == text, "README's generated tables are stale: run `dlcourse readme`"

@@ -16,8 +16,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 NAME = "python3"
-# The kernel's own log (e.g. ipykernel's transport warning) would only clutter the terminal.
-ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log would only clutter the terminal: ipykernel's transport warning, or the error it logs
+# when it is shut down in the middle of a cell (Ctrl-C in `dlcourse run`). A cell's errors reach the notebook.
+ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 # The longest cell of the course takes about 60 s at the default profile on 2 cores; ten times that means
 # something hangs (a Dask scheduler that never answers, a multi-worker run waiting for a dead peer).
 CELL_TIMEOUT_S = 600
