@@ -13,7 +13,9 @@ where the comment may state the allowed values in one of two ways:
 
 The type is the default's type (an int is accepted where the default is a float; a parameter whose
 default is ``None`` takes None or a string). :func:`validate` turns a bad value into one sentence
-naming the parameter, the value and what is allowed.
+naming the parameter, the value and what is allowed; a float must be finite (no inf, no nan).
+:func:`comment_problems` finds a comment that states allowed values the validator cannot read (the lint
+fails it, rather than letting any value through).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import math
 import operator
 import re
 import tokenize
@@ -31,6 +34,7 @@ from pathlib import Path
 _OPS = {"≥": operator.ge, ">": operator.gt, "≤": operator.le, "<": operator.lt}
 _BOUND = re.compile(r"(>=|<=|≥|≤|>|<)\s*(-?\d[\d_]*(?:\.\d+)?(?:e-?\d+)?)")
 _CHOICES = re.compile(r"^\s*[\w.\-/]+(?:\s*\|\s*[\w.\-/]+)+\s*$")
+_COMPARISON = re.compile(r">=|<=|≥|≤|(?<![-=])>|<")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,25 @@ def _coerce_choice(word: str, default: object) -> object:
     return word
 
 
+def comment_problems(param: Parameter) -> list[str]:
+    """Sentences about a comment whose allowed values the validator would not enforce (empty when fine)."""
+    problems = []
+    numeric = isinstance(param.default, int | float) and not isinstance(param.default, bool)
+    if "|" in param.help and param.choices is None:
+        problems.append(f"{param.name}: its comment {param.help!r} has a '|' but no choices the validator can "
+                        "read: write them as one segment `a | b | c`, set off by commas or colons")
+    if numeric and len(_COMPARISON.findall(param.help)) != len(param.bounds):
+        problems.append(f"{param.name}: its comment {param.help!r} has a comparison the validator cannot read "
+                        "as a bound: write `≥ 1`, `> 0 and < 1` with plain numbers")
+    if numeric and not param.bounds and param.choices is None:
+        problems.append(f"{param.name}: its comment {param.help!r} states no allowed values, so any number "
+                        "would pass: add bounds (`≥ 1`) or choices (`1 | 2 | 4`)")
+    if isinstance(param.default, str) and param.choices is None:
+        problems.append(f"{param.name}: its comment {param.help!r} states no choices, so any text would pass: "
+                        "list them (`a | b`), or make the default None for free text")
+    return problems
+
+
 def parse_source(source: str) -> dict[str, Parameter]:
     """The parameters declared in the source of a parameters cell."""
     tree = ast.parse(source)
@@ -141,6 +164,8 @@ def check(param: Parameter, value: object) -> object:
     )
     if not ok_type:
         raise ValueError(f"{param.name} must be {param.allowed}, got {value!r} ({type(value).__name__})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{param.name} must be {param.allowed}, a finite number, got {value!r}")
     if param.choices is not None and value not in param.choices:
         raise ValueError(f"{param.name} must be {param.allowed}, got {value!r}")
     for op, bound in param.bounds:

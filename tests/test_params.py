@@ -8,7 +8,7 @@ SOURCE = '''
 dataset = "fashion_mnist"   # fashion_mnist | mnist | cifar10 | digits
 epochs = 6                  # passes over the training set, ≥ 1
 holdout = 0.1               # share held out, > 0 and < 1
-seed = 42                   # reruns with the same seed give the same numbers
+seed = 42                   # reruns with the same seed give the same numbers, ≥ 0
 augment = True              # True | False
 scheduler_address = None    # None, or the address of a running Dask scheduler
 batch_size = 64             # 32 | 64 | 128
@@ -27,7 +27,7 @@ def test_parse_reads_defaults_meaning_and_allowed_values(spec):
     assert spec["holdout"].bounds == ((">", 0.0), ("<", 1.0))
     assert spec["batch_size"].choices == (32, 64, 128)
     assert spec["augment"].choices == (True, False)
-    assert spec["seed"].help == "reruns with the same seed give the same numbers"
+    assert spec["seed"].help == "reruns with the same seed give the same numbers, ≥ 0"
     assert spec["epochs"].allowed == "an int ≥ 1"
 
 
@@ -87,3 +87,30 @@ def test_parameters_cell_must_hold_only_assignments():
 def test_exactly_one_parameters_cell_is_required():
     with pytest.raises(ValueError, match="exactly one cell tagged 'parameters', found 0"):
         params.parameters_cell({"cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1"}]})
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_float_must_be_finite(value):
+    spec = params.parse_source("rate = 0.5  # share of rows held out, > 0 and < 1\n"
+                               "scale = 1.0  # any factor, ≥ -1e9 and ≤ 1e9\n")
+    for name in ("rate", "scale"):
+        with pytest.raises(ValueError, match=rf"^{name} must be a number .*, a finite number, got {value!r}$"):
+            params.check(spec[name], value)
+    with pytest.raises(ValueError, match="a finite number"):
+        params.check(spec["scale"], params.from_text(spec["scale"], "1e999"))
+
+
+@pytest.mark.parametrize(("line", "complaint"), [
+    ('clock = "wall"  # what it counts: wall | cpu (cpu: CPU seconds / cores)', "has a '|' but no choices"),
+    ('clock = "wall"  # what the budgets count', "states no choices, so any text would pass"),
+    ("epochs = 3  # passes over the data, at least 1", "states no allowed values, so any number would pass"),
+    ("epochs = 3  # passes, ≥ one", "has a comparison the validator cannot read"),
+])
+def test_a_comment_the_validator_cannot_read_is_a_problem_not_a_free_pass(line, complaint):
+    [param] = params.parse_source(line).values()
+    problems = params.comment_problems(param)
+    assert any(complaint in p for p in problems), problems
+
+
+def test_readable_comments_are_no_problem(spec):
+    assert [p for param in spec.values() for p in params.comment_problems(param)] == []

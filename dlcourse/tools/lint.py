@@ -136,7 +136,8 @@ def lint_notebook(path: Path) -> list[str]:
             problems.append(f"{where} cell 0: the title cell must give the expected run time ('Runs in about N s')")
     try:
         cell = params.parameters_cell(nb)
-        params.parse_source(source(cell))
+        for param in params.parse_source(source(cell)).values():
+            problems += [f"{where}: parameter {problem}" for problem in params.comment_problems(param)]
         for line in source(cell).splitlines():
             if line.count("=") > 1:
                 problems.append(f"{where}: parameters cell line {line.strip()!r} has a second '=', which "
