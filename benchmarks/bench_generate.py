@@ -1,4 +1,4 @@
-"""How fast dlcourse.bigdata.generate writes its dirty landing zone: rows/s, MB/s and peak memory.
+"""How fast dlcourse.bigdata.generate_transactions writes its dirty landing zone: rows/s, MB/s and peak memory.
 
     python benchmarks/bench_generate.py                    # 1M and 10M transactions
     python benchmarks/bench_generate.py 1e6 1e7 1e8        # any sizes (1e8 writes about 19 GB)
@@ -39,7 +39,7 @@ def run_one(n_rows: int) -> dict:
     imported_mb = _rss_mb()
     with tempfile.TemporaryDirectory(prefix="bench_generate_") as out:
         cpu = time.process_time()
-        manifest = bigdata.generate(out, n_rows, progress=False)
+        manifest = bigdata.generate_transactions(out, n_rows, progress=False)
         cpu = time.process_time() - cpu
     timing = manifest.timing
     return {"n_rows": n_rows, "files": manifest.counts["transactions"]["files"],
@@ -62,7 +62,7 @@ def markdown(results: list[dict]) -> str:
     import pyarrow
 
     lines = [
-        "# `dlcourse.bigdata.generate`: speed and memory",
+        "# `dlcourse.bigdata.generate_transactions`: speed and memory",
         "",
         "Made by `python benchmarks/bench_generate.py`. Each size ran in a fresh process with default",
         "parameters (default dirt, 0.5 % fraud, 1 000 000 transactions per file) and Arrow limited to one",

@@ -36,7 +36,7 @@ def main() -> None:
     from dlcourse import pipelines, prepare
 
     files = pipelines.feature_files(prepare.feature_set(n_rows, 42, args.partitions))
-    cut = pipelines.time_split(files)
+    cut = pipelines.time_cutoff(files)
     scaler = pipelines.Scaler.fit(pipelines.record_batches(files, before=cut))
     naive_limit = min(samples, 100_000)  # the per-example generator is slow: time it on fewer rows
     rows = []

@@ -95,7 +95,7 @@ def main(argv: list[str]) -> None:
             from dlcourse import bigdata
 
             landing = Path(tmp) / f"landing_{n}"
-            bigdata.generate(landing, n, rows_per_file=ROWS_PER_FILE, progress=False)
+            bigdata.generate_transactions(landing, n, rows_per_file=ROWS_PER_FILE, progress=False)
             modes = ["pandas"] * (n <= PANDAS_MAX) + ["dask-threads", "dask-cluster"]
             for mode in modes:
                 r = measure(mode, landing, Path(tmp) / f"out_{n}_{mode}")

@@ -16,10 +16,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from dlcourse import stopwatch
 
 
 def installed(backend: str) -> bool:
@@ -70,28 +71,25 @@ def _child(argv: list[str]) -> None:
 
     keras.utils.set_random_seed(0)
     data = np.load(args.data)
-    start = time.perf_counter()
-    model = keras.models.load_model(args.model)
-    load_s = time.perf_counter() - start
-    start = time.perf_counter()
-    predictions = model.predict(data["x_eval"], batch_size=1024, verbose=0)
-    predict_s = time.perf_counter() - start
+    with stopwatch.timed() as load:
+        model = keras.models.load_model(args.model)
+    with stopwatch.timed() as predict:
+        predictions = model.predict(data["x_eval"], batch_size=1024, verbose=0)
     np.save(args.out, predictions)
     epoch_s: list[float] = []
 
     class EpochTimes(keras.callbacks.Callback):  # the first epoch also compiles the training step
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.clock = stopwatch.Clock()
 
         def on_epoch_end(self, epoch, logs=None):
-            epoch_s.append(time.perf_counter() - self.start)
+            epoch_s.append(self.clock.wall_s)
 
-    start = time.perf_counter()
-    history = model.fit(data["x"], data["y"], epochs=args.epochs, batch_size=args.batch_size, verbose=0,
-                        callbacks=[EpochTimes()])
-    fit_s = time.perf_counter() - start
-    print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "load_s": load_s,
-                      "predict_s": predict_s, "fit_s": fit_s, "epoch_s": epoch_s,
+    with stopwatch.timed() as fit:
+        history = model.fit(data["x"], data["y"], epochs=args.epochs, batch_size=args.batch_size, verbose=0,
+                            callbacks=[EpochTimes()])
+    print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "load_s": load.wall_s,
+                      "predict_s": predict.wall_s, "fit_s": fit.wall_s, "epoch_s": epoch_s,
                       "loss": [float(v) for v in history.history["loss"]]}))
 
 

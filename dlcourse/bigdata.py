@@ -1,11 +1,11 @@
 """Dirty card payments at any scale: the raw "landing zone" of notebooks 01, 02, 03 and 13.
 
-:func:`generate` writes a seeded, deterministic and deliberately dirty data set of card payments,
+:func:`generate_transactions` writes a seeded, deterministic and deliberately dirty data set of card payments,
 from 10^4 to 10^9 transactions, in bounded memory: one block of 25 000 transactions at a time, about
 25 MB, whatever the size. It makes about 400 000 transactions per second on one core, events included
 (``benchmarks/bench_generate.py`` measures it)::
 
-    manifest = generate("data/generated/payments_1m", 1_000_000)
+    manifest = generate_transactions("data/generated/payments_1m", 1_000_000)
     manifest.injected["transactions"]["duplicate"]    # how many duplicate lines notebook 02 must find
     manifest.fraud["by_pattern"]["card_testing"]       # rows, episodes: what notebook 13 can learn
 
@@ -268,7 +268,7 @@ class Dirt:
 
 @dataclass
 class Manifest:
-    """What :func:`generate` wrote, as stored in manifest.json (read it back with :func:`read_manifest`).
+    """What :func:`generate_transactions` wrote, as stored in manifest.json (read it back with :func:`read_manifest`).
 
     The counts are exact: notebook 02's data-quality report checks that every input line is accounted for.
     """
@@ -299,10 +299,11 @@ class Manifest:
 
 
 def read_manifest(out_dir: str | Path) -> Manifest:
-    """The manifest of a folder written by :func:`generate`."""
+    """The manifest of a folder written by :func:`generate_transactions`."""
     path = Path(out_dir) / "manifest.json"
     if not path.is_file():
-        raise ValueError(f"out_dir must hold a manifest.json written by generate(), found none in {out_dir}")
+        raise ValueError(f"out_dir must hold a manifest.json written by generate_transactions(), "
+                         f"found none in {out_dir}")
     return Manifest(**json.loads(path.read_text()))
 
 
@@ -1056,7 +1057,7 @@ class _PartWriter:
 
 
 def _clear(out: Path) -> None:
-    """Remove a previous run's files (only the ones generate() writes)."""
+    """Remove a previous run's files (only the ones generate_transactions() writes)."""
     for pattern in ("customers.csv", "merchants.csv", "manifest.json", "transactions/part-*.csv",
                     "events/part-*.jsonl"):
         for path in out.glob(pattern):
@@ -1077,7 +1078,7 @@ def _empty_counts() -> dict:
     }
 
 
-def generate(out_dir: str | Path, n_rows: int, *, seed: int = 42, partitions: int | None = None,
+def generate_transactions(out_dir: str | Path, n_rows: int, *, seed: int = 42, partitions: int | None = None,
              rows_per_file: int = 1_000_000, fraud_rate: float = 0.005, days: int = 365, dirt: Dirt | None = None,
              progress: bool = True) -> Manifest:
     """Write a dirty card-payments landing zone of `n_rows` transactions to `out_dir` (see the module doc).

@@ -1,4 +1,4 @@
-"""Convolutional networks in Keras, as taught in 06_cnn_in_keras (the builders are reused in 10, 11 and 14).
+"""Convolutional networks in Keras, as taught in 06_cnn_in_keras (the builders are reused in 14).
 
 * :func:`seeds_cnn` -- the seeds' baseline, the classic Keras example exactly as written: two conv/pool
   blocks (32 and 64 filters of 3x3, ReLU, 2x2 max pooling), flatten, a softmax layer;
@@ -10,7 +10,7 @@
   learning rate over that budget, so a run ends annealed whatever the machine's speed;
 * :func:`restart` -- a compiled model back to new weights and a fresh optimizer, to train it again untraced;
 * :func:`confusion_matrix`, :func:`per_class_accuracy`, :func:`most_confidently_wrong`,
-  :func:`plot_history`, :func:`plot_confusion` -- looking at the errors.
+  :func:`plot_confusion` -- looking at the errors (the training curves: :func:`dlcourse.plots.plot_history`).
 
 All models take float32 images in [0, 1] of shape (height, width, channels) and output class
 probabilities (softmax), so they train with ``sparse_categorical_crossentropy``.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +74,7 @@ def _check_shape(input_shape: Sequence[int], n_classes: int) -> tuple[int, int, 
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ValueError(f"input_shape must be (height, width, channels), got {tuple(input_shape)}")
     if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        raise ValueError(f"n_classes must be ≥ 2, got {n_classes}")
     return tuple(int(s) for s in input_shape)
 
 
@@ -119,9 +119,9 @@ def course_cnn(input_shape: Sequence[int], n_classes: int, *, widths: Sequence[i
     if not widths or min(widths) < 1:
         raise ValueError(f"widths must be one or more positive filter counts, got {tuple(widths)}")
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be >= 0 and < 1, got {dropout}")
+        raise ValueError(f"dropout must be ≥ 0 and < 1, got {dropout}")
     if dense < 0:
-        raise ValueError(f"dense must be >= 0 (0: no hidden dense layer), got {dense}")
+        raise ValueError(f"dense must be ≥ 0 (0: no hidden dense layer), got {dense}")
     if pooled_blocks is not None and not 0 <= pooled_blocks <= len(widths):
         raise ValueError(f"pooled_blocks must be between 0 and the number of blocks ({len(widths)}), "
                          f"got {pooled_blocks}")
@@ -194,7 +194,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool
     Keras drops the last epoch's iterator (benchmarks/results/tfdata_stall.md). This pipeline has nothing
     to tune. `autotune=True` gives tf.data's defaults back (autotuning on, `prefetch(AUTOTUNE)`), to compare."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     if shuffle:
         images, labels = tf.constant(x), tf.constant(y)
         ds = (tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -342,25 +342,6 @@ def most_confidently_wrong(probs: np.ndarray, y_true: np.ndarray, k: int = 10) -
     wrong = np.flatnonzero(probs.argmax(axis=1) != y_true)
     confidence = probs[wrong].max(axis=1)
     return wrong[np.argsort(-confidence, kind="stable")[:k]]
-
-
-def plot_history(histories: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "accuracy",
-                 title: str = "Training curves"):
-    """Training (solid) and validation (dashed) `metric` per epoch for each named history; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for (label, h), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False):
-        for ax, m in zip(axes, ("loss", metric), strict=True):
-            epochs = np.arange(1, len(h[m]) + 1)
-            ax.plot(epochs, h[m], "o-", color=color, label=f"{label}, training")
-            if "val_" + m in h:
-                ax.plot(epochs, h["val_" + m], "s--", color=color, label=f"{label}, validation")
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title=f"{title}: loss")
-    axes[1].set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str = "Confusion matrix"):

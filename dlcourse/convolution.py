@@ -15,7 +15,6 @@ Used in notebooks: 05.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+            raise ValueError(f"{name} must be an integer ≥ 1, got {value}")
 
 
 def output_size(n: int, kernel_size: int, padding: int = 0, stride: int = 1, dilation: int = 1) -> int:
@@ -39,7 +38,7 @@ def output_size(n: int, kernel_size: int, padding: int = 0, stride: int = 1, dil
     """
     _check_positive(n=n, kernel_size=kernel_size, stride=stride, dilation=dilation)
     if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+        raise ValueError(f"padding must be ≥ 0, got {padding}")
     span = dilation * (kernel_size - 1) + 1  # how many input positions one kernel placement covers
     if n + 2 * padding < span:
         raise ValueError(f"a kernel spanning {span} inputs does not fit in {n} inputs padded by {padding}")
@@ -69,7 +68,7 @@ def pad(x: np.ndarray, padding: int) -> np.ndarray:
     """Zero-pad the height and width of images (N, H, W, C) by `padding` on each side (Keras' ZeroPadding2D)."""
     x = _as_images(x)
     if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+        raise ValueError(f"padding must be ≥ 0, got {padding}")
     return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
 
 
@@ -217,18 +216,6 @@ def to_gray(photo: np.ndarray, step: int = 1) -> np.ndarray:
         raise ValueError(f"photo must have shape (H, W, 3), got {photo.shape}")
     _check_positive(step=step)
     return (photo[::step, ::step] @ np.array([0.299, 0.587, 0.114])) / 255
-
-
-def time_call(fn: Callable[[], object], repeat: int = 3) -> tuple[float, float]:
-    """Best wall-clock and best process-CPU seconds of `repeat` calls of `fn()`."""
-    _check_positive(repeat=repeat)
-    walls, cpus = [], []
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    return min(walls), min(cpus)
 
 
 def show_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int = 8,

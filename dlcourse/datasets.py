@@ -209,7 +209,7 @@ def load_cifar10() -> ImageData:
 def load_imdb(num_words: int = 10_000, maxlen: int | None = None) -> Loaded:
     """IMDB reviews as word-index sequences (Keras' loader). No offline stand-in: raises when offline."""
     if num_words < 1:
-        raise ValueError(f"num_words must be >= 1, got {num_words}")
+        raise ValueError(f"num_words must be ≥ 1, got {num_words}")
     where = _resolve("imdb", ("imdb.npz",))
     if where is None:
         raise _unavailable("imdb", "it needs a one-time download of about 17 MB")

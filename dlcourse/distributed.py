@@ -7,7 +7,7 @@
   :func:`scratch_dir` is a temporary folder removed the same way.
 * Devices: :func:`replica_devices` splits this machine into two replicas for MirroredStrategy (two logical
   CPU devices, or the real GPUs where there are some) before TensorFlow initialises its devices.
-* One deterministic model and input pipeline (:func:`make_model`, :func:`make_dataset`; per worker
+* One deterministic model and input pipeline (:func:`make_model`, :func:`global_batches`; per worker
   :func:`distributed_dataset`, built on :func:`replica_batches`) shared by the single-device, MirroredStrategy
   and multi-worker runs, so their losses can be compared number for number.
 * The worker entry point: ``python -m dlcourse.distributed worker --data ... --out ...`` trains with
@@ -94,19 +94,19 @@ def tf_config(workers: Sequence[str], index: int, task_type: str = "worker") -> 
     return {"cluster": {task_type: list(workers)}, "task": {"type": task_type, "index": index}}
 
 
-def generated_dir() -> Path:
-    """data/generated/nb12/: logs and scratch folders of notebook 12."""
+def work_dir() -> Path:
+    """data/generated/12_scaling_out/: logs and scratch folders of notebook 12."""
     from dlcourse import course
 
-    path = course.generated_dir() / "nb12"
+    path = course.generated_dir() / "12_scaling_out"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 @contextlib.contextmanager
 def scratch_dir(prefix: str = "scratch-", parent: str | Path | None = None) -> Iterator[Path]:
-    """A fresh folder (under data/generated/nb12/ by default) removed on exit, even after an exception."""
-    base = Path(parent) if parent else generated_dir()
+    """A fresh folder (under data/generated/12_scaling_out/ by default) removed on exit, even after an exception."""
+    base = Path(parent) if parent else work_dir()
     base.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     try:
@@ -234,9 +234,7 @@ def replica_devices(n: int = 2) -> list[str]:
     tensor or model); afterwards the configuration cannot change and the existing devices are returned.
     With GPUs it also turns TF32 off, so that GPU and CPU runs can be compared within :data:`TOLERANCE`.
     """
-    from dlcourse.session import import_tensorflow
-
-    tf, _ = import_tensorflow()
+    import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     kind = "GPU" if gpus else "CPU"
     physical = gpus[0] if gpus else tf.config.list_physical_devices("CPU")[0]
@@ -254,9 +252,7 @@ def make_model(hidden_units: int = 64, learning_rate: float = 1e-3, seed: int = 
 
     Built and compiled inside the current strategy scope; the seed fixes the initial weights.
     """
-    from dlcourse.session import import_tensorflow
-
-    _, keras = import_tensorflow()
+    import keras
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input((784,)),
@@ -268,13 +264,11 @@ def make_model(hidden_units: int = 64, learning_rate: float = 1e-3, seed: int = 
     return model
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, global_batch_size: int):
+def global_batches(x: np.ndarray, y: np.ndarray, global_batch_size: int):
     """Batches of `global_batch_size` in a fixed order (no shuffle: every run sees the same batches),
     the last partial batch dropped (so every replica gets exactly global / replicas examples), sharded by
     data when several workers read it."""
-    from dlcourse.session import import_tensorflow
-
-    tf, _ = import_tensorflow()
+    import tensorflow as tf
     if global_batch_size < 1 or global_batch_size > len(x):
         raise ValueError(f"global_batch_size must be ≥ 1 and ≤ {len(x)} (the examples), got {global_batch_size}")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(global_batch_size, drop_remainder=True)
@@ -300,15 +294,13 @@ def replica_batches(x: np.ndarray, global_batch_size: int, n_replicas: int, repl
 
 
 def distributed_dataset(strategy, x: np.ndarray, y: np.ndarray, global_batch_size: int):
-    """The same global batches as :func:`make_dataset`, split explicitly for a multi-worker strategy with one
+    """The same global batches as :func:`global_batches`, split explicitly for a multi-worker strategy with one
     replica per worker: worker i's input pipeline builds only the i-th slice of every global batch
     (``strategy.distribute_datasets_from_function``), so the workers together see exactly what one device sees.
     Repeated without end: pass ``steps_per_epoch=len(x) // global_batch_size`` to `fit` (Keras 3 reads the
     length of a distributed dataset per worker and would stop each epoch half way).
     """
-    from dlcourse.session import import_tensorflow
-
-    tf, _ = import_tensorflow()
+    import tensorflow as tf
 
     def dataset_fn(context):
         n = context.num_replicas_in_sync
@@ -384,9 +376,9 @@ def train_multi_worker(data: Path, run_dir: Path, log_dir: Path, n_workers: int 
     command = worker_command(data, run_dir, epochs, batch_size, learning_rate, hidden_units, seed, backup_dir,
                              crash_after_epoch, crash_task)
     if gpus is None:
-        from dlcourse.session import import_tensorflow
+        import tensorflow as tf
 
-        gpus = len(import_tensorflow()[0].config.list_physical_devices("GPU"))
+        gpus = len(tf.config.list_physical_devices("GPU"))
     # one GPU per worker where there are enough (NCCL cannot put two workers on one GPU), else CPUs only
     devices = [str(i) if gpus >= n_workers else "" for i in range(n_workers)]
     envs = [{"TF_CONFIG": json.dumps(tf_config(addresses, i)), "CUDA_VISIBLE_DEVICES": devices[i]}
@@ -519,9 +511,7 @@ def patch_keras_for_multi_worker(tf) -> None:
 def epoch_log_callback(path: Path):
     """A Keras callback appending {"epoch", "loss", "accuracy", "time"} per finished epoch to a JSON-lines
     file, flushed to disk at once (it survives a crash right after)."""
-    from dlcourse.session import import_tensorflow
-
-    keras = import_tensorflow()[1]
+    import keras
 
     class EpochLog(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -539,9 +529,7 @@ def epoch_log_callback(path: Path):
 def crash_callback(k: int):
     """A Keras callback that kills its own process with SIGKILL at the end of epoch `k`, after the callbacks
     listed before it (the checkpoint): a hard crash, no clean-up, no goodbye."""
-    from dlcourse.session import import_tensorflow
-
-    keras = import_tensorflow()[1]
+    import keras
 
     class CrashAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

@@ -4,7 +4,7 @@ A fraud model is judged by what it catches at an alert rate a bank can afford, n
 functions here take true labels ``y`` (0/1), model scores (higher = more suspicious) and, where money is
 involved, the transaction amounts:
 
-* :func:`load_split` -- one time slice of notebook 02's feature set as model inputs plus the columns the
+* :func:`load_period` -- one period of notebook 02's feature set as model inputs plus the columns the
   evaluation needs (amount, fraud pattern, timestamp);
 * :func:`recall_at_fpr` -- the share of frauds caught when at most a given share of legitimate payments is
   flagged;
@@ -29,8 +29,8 @@ from dlcourse import pipelines
 
 
 @dataclass
-class Split:
-    """One time slice of the feature set in time order: model inputs ``x`` (encoded, unscaled), labels ``y``
+class Period:
+    """One period of the feature set, in time order: model inputs ``x`` (encoded, unscaled), labels ``y``
     and the rows themselves (``frame``: the model's columns plus customer_id and fraud_pattern, with
     "legitimate" for the rows that are not fraud), row-aligned."""
 
@@ -42,7 +42,7 @@ class Split:
         return len(self.y)
 
 
-def load_split(files: Sequence[Path], after=None, before=None) -> Split:
+def load_period(files: Sequence[Path], after=None, before=None) -> Period:
     """Rows with ``after <= timestamp < before`` (either may be None) in time order: inputs encoded by
     :func:`dlcourse.pipelines.encode`, so the network (03's stream) and a baseline see the same features."""
     import pyarrow.parquet as pq
@@ -60,7 +60,7 @@ def load_split(files: Sequence[Path], after=None, before=None) -> Split:
     frame = pd.concat(frames, ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
     frame["fraud_pattern"] = frame["fraud_pattern"].fillna("").replace("", "legitimate")
     x, y = pipelines.encode(frame)
-    return Split(x, y.astype("int64"), frame)
+    return Period(x, y.astype("int64"), frame)
 
 
 def _check(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

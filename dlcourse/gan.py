@@ -42,22 +42,22 @@ def scale_images(images: np.ndarray) -> np.ndarray:
 
 
 def build_generator(latent_dim: int, image_shape: tuple[int, int, int] = (28, 28, 1), filters: int = 64,
-                    num_classes: int | None = None, name: str = "generator") -> keras.Model:
+                    n_classes: int | None = None, name: str = "generator") -> keras.Model:
     """DCGAN generator: noise (latent_dim,) -> Dense -> (H/4, W/4, filters) -> two Conv2DTranspose.
 
     (H/4 x W/4 x filters) -> (H/2 x W/2 x filters/2) -> (H x W x channels), batch normalization and leaky
-    ReLU in between, tanh at the end so that images come out in [-1, 1]. With `num_classes`, the model
+    ReLU in between, tanh at the end so that images come out in [-1, 1]. With `n_classes`, the model
     takes a second input, an integer label, whose learned embedding is concatenated to the noise (the
     conditional GAN of 10_gan_in_keras).
     """
     if latent_dim < 1 or filters < 2:
-        raise ValueError(f"latent_dim must be >= 1 and filters >= 2, got {latent_dim} and {filters}")
+        raise ValueError(f"latent_dim must be ≥ 1 and filters ≥ 2, got {latent_dim} and {filters}")
     height, width, channels = _check_image_shape(image_shape)
     noise = keras.Input((latent_dim,), name="noise")
     inputs, x = [noise], noise
-    if num_classes is not None:
+    if n_classes is not None:
         label = keras.Input((1,), dtype="int32", name="label")
-        embedded = layers.Flatten()(layers.Embedding(num_classes, 16, name="label_embedding")(label))
+        embedded = layers.Flatten()(layers.Embedding(n_classes, 16, name="label_embedding")(label))
         inputs, x = [noise, label], layers.Concatenate()([noise, embedded])
     x = layers.Dense((height // 4) * (width // 4) * filters, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
@@ -71,23 +71,23 @@ def build_generator(latent_dim: int, image_shape: tuple[int, int, int] = (28, 28
 
 
 def build_discriminator(image_shape: tuple[int, int, int] = (28, 28, 1), filters: int = 64,
-                        dropout: float = 0.3, num_classes: int | None = None,
+                        dropout: float = 0.3, n_classes: int | None = None,
                         name: str = "discriminator") -> keras.Model:
     """DCGAN discriminator: two stride-2 Conv2D with leaky ReLU and dropout, then one logit ("real").
 
-    With `num_classes`, a second input (the integer label) is embedded, mapped to one H x W plane and
+    With `n_classes`, a second input (the integer label) is embedded, mapped to one H x W plane and
     stacked onto the image as an extra channel, and the logit gets a *projection* term: the dot product of
     a learned class vector with the image features (Miyato & Koyama's projection discriminator), so the
     discriminator judges "real image *of this class*" from the first steps on.
     """
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be >= 0 and < 1, got {dropout}")
+        raise ValueError(f"dropout must be ≥ 0 and < 1, got {dropout}")
     height, width, channels = _check_image_shape(image_shape)
     image = keras.Input((height, width, channels), name="image")
     inputs, x = [image], image
-    if num_classes is not None:
+    if n_classes is not None:
         label = keras.Input((1,), dtype="int32", name="label")
-        plane = layers.Flatten()(layers.Embedding(num_classes, 16, name="label_embedding")(label))
+        plane = layers.Flatten()(layers.Embedding(n_classes, 16, name="label_embedding")(label))
         plane = layers.Reshape((height, width, 1))(layers.Dense(height * width)(plane))
         inputs, x = [image, label], layers.Concatenate()([image, plane])
     for f in (filters // 2, filters):
@@ -96,8 +96,8 @@ def build_discriminator(image_shape: tuple[int, int, int] = (28, 28, 1), filters
         x = layers.Dropout(dropout)(x)
     h = layers.Flatten()(x)
     logit = layers.Dense(1)(h)
-    if num_classes is not None:
-        class_vector = layers.Flatten()(layers.Embedding(num_classes, h.shape[-1], name="class_projection")(label))
+    if n_classes is not None:
+        class_vector = layers.Flatten()(layers.Embedding(n_classes, h.shape[-1], name="class_projection")(label))
         logit = layers.Add()([logit, layers.Dot(axes=1)([class_vector, h])])
     return keras.Model(inputs if len(inputs) > 1 else image, logit, name=name)
 
@@ -216,7 +216,7 @@ class ImageGridCallback(keras.callbacks.Callback):
                  keep_weights: bool = False):
         super().__init__()
         if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+            raise ValueError(f"every must be ≥ 1, got {every}")
         self.noise, self.labels, self.every = np.asarray(noise, dtype="float32"), labels, every
         self.keep_weights = keep_weights
         self.snapshots: list[tuple[int, np.ndarray]] = []
@@ -274,7 +274,7 @@ def plot_snapshots(snapshots: list[tuple[int | str, np.ndarray]], title: str = "
 def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
     """`steps` points on the straight line from z0 to z1, both ends included: shape (steps, latent_dim)."""
     if steps < 2:
-        raise ValueError(f"steps must be >= 2, got {steps}")
+        raise ValueError(f"steps must be ≥ 2, got {steps}")
     t = np.linspace(0, 1, steps, dtype="float32")[:, None]
     return (1 - t) * np.asarray(z0, dtype="float32") + t * np.asarray(z1, dtype="float32")
 
@@ -283,7 +283,7 @@ def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
 # Judging samples: a feature space, the Fréchet distance, class coverage
 
 
-def build_classifier(image_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10,
+def build_classifier(image_shape: tuple[int, int, int] = (28, 28, 1), n_classes: int = 10,
                      feature_dim: int = 64) -> keras.Model:
     """A small CNN classifier whose penultimate layer, named "features", is the space we score GANs in."""
     height, width, channels = _check_image_shape(image_shape)
@@ -294,7 +294,7 @@ def build_classifier(image_shape: tuple[int, int, int] = (28, 28, 1), num_classe
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     features = layers.Dense(feature_dim, activation="relu", name="features")(x)
-    logits = layers.Dense(num_classes)(layers.Dropout(0.3)(features))
+    logits = layers.Dense(n_classes)(layers.Dropout(0.3)(features))
     return keras.Model(inputs, logits, name="feature_classifier")
 
 
@@ -314,7 +314,7 @@ class Gaussian:
     def fit(cls, features: np.ndarray) -> Gaussian:
         f = np.asarray(features, dtype="float64")
         if f.ndim != 2 or len(f) < 2:
-            raise ValueError(f"features must be (samples >= 2, dims), got shape {f.shape}")
+            raise ValueError(f"features must be (samples ≥ 2, dims), got shape {f.shape}")
         return cls(f.mean(axis=0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1]))
 
 
@@ -348,14 +348,14 @@ class Coverage:
     counts: np.ndarray       # samples assigned to each class
     covered: int             # classes holding at least `min_share` of the samples
     min_share: float
-    largest_share: float     # share of the most frequent class (1/num_classes when perfectly even)
+    largest_share: float     # share of the most frequent class (1/n_classes when perfectly even)
 
     def __str__(self) -> str:
         return (f"{self.covered} of {len(self.counts)} classes hold at least {self.min_share:.0%} of the samples; "
                 f"the largest class holds {self.largest_share:.1%}")
 
 
-def class_coverage(predicted: np.ndarray, num_classes: int = 10, min_share: float = 0.02) -> Coverage:
+def class_coverage(predicted: np.ndarray, n_classes: int = 10, min_share: float = 0.02) -> Coverage:
     """Class histogram of predicted labels and how many classes get at least `min_share` of them.
 
     A GAN that collapses onto a few modes covers few classes even if each image looks good.
@@ -365,7 +365,7 @@ def class_coverage(predicted: np.ndarray, num_classes: int = 10, min_share: floa
         raise ValueError(f"predicted must be a non-empty 1-D array of class indices, got shape {predicted.shape}")
     if not 0 < min_share < 1:
         raise ValueError(f"min_share must be > 0 and < 1, got {min_share}")
-    counts = np.bincount(predicted, minlength=num_classes)[:num_classes]
+    counts = np.bincount(predicted, minlength=n_classes)[:n_classes]
     shares = counts / len(predicted)
     return Coverage(counts, int((shares >= min_share).sum()), min_share, float(shares.max()))
 

@@ -8,7 +8,7 @@ not show line by line:
     x = mixture.sample(10_000, seed=0)            # (10000, 1) float32
     mixture.pdf(np.linspace(-5, 5, 101))          # the exact density
     ring = sample_ring(10_000, seed=0)            # (10000, 2), 8 modes on a circle of radius 2
-    gan = GAN(make_mlp(2, 2, ...), make_mlp(2, 1, ...), latent_dim=2)
+    gan = ToyGAN(make_mlp(2, 2, ...), make_mlp(2, 1, ...), latent_dim=2)
     gan.compile(d_optimizer=..., g_optimizer=...)
     gan.fit(real_dataset(ring, 256, seed=0), epochs=5, steps_per_epoch=200, shuffle=False,
             callbacks=[Snapshots(z_fixed)])
@@ -159,7 +159,7 @@ def real_dataset(samples: np.ndarray, batch_size: int, seed: int = 0) -> tf.data
             .shuffle(len(samples), seed=seed).repeat().batch(batch_size, drop_remainder=True))
 
 
-class GAN(keras.Model):
+class ToyGAN(keras.Model):
     """A generator and a discriminator trained against each other by `fit`, as derived in 09_gan_theory.
 
     The discriminator returns logits a, D = σ(a). Its loss is the binary cross-entropy
@@ -249,7 +249,7 @@ class Snapshots(keras.callbacks.Callback):
         self._keep((epoch + 1) * self.params["steps"])
 
 
-def train_gan(gan: GAN, real: np.ndarray, steps: int, batch_size: int, z_fixed: np.ndarray,
+def train_gan(gan: ToyGAN, real: np.ndarray, steps: int, batch_size: int, z_fixed: np.ndarray,
               snapshots: int = 4, seed: int = 0, verbose: int = 2) -> tuple[keras.callbacks.History, Snapshots]:
     """Train `gan` for `steps` steps on batches of `real` samples with `fit` (one epoch per snapshot);
     returns the history and the :class:`Snapshots` taken on `z_fixed`."""

@@ -10,12 +10,12 @@ Used in notebooks: 14.
 from __future__ import annotations
 
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from dlcourse import stopwatch
 from dlcourse.session import _quiet_stderr
 
 MODES = ("float32", "float16", "dynamic_range", "int8")
@@ -85,23 +85,16 @@ class LiteModel:
 
     def latency_ms(self, example: np.ndarray, runs: int = 200) -> float:
         """Median milliseconds to score one example (batch of 1), after one warm-up run."""
-        return median_ms(lambda: self._run(example[None]), runs)
+        return _median_ms(lambda: self._run(example[None]), runs)
 
 
 def keras_latency_ms(model, example: np.ndarray, runs: int = 200) -> float:
     """Median milliseconds for a Keras model to score one example with `predict_on_batch` (the compiled
     predict function, after one warm-up call that compiles it)."""
-    return median_ms(lambda: model.predict_on_batch(example[None]), runs)
+    return _median_ms(lambda: model.predict_on_batch(example[None]), runs)
 
 
-def median_ms(call: Callable[[], object], runs: int) -> float:
+def _median_ms(call: Callable[[], object], runs: int) -> float:
     """Median wall-clock milliseconds of `call()` over `runs` calls, after one warm-up call."""
-    if runs < 1:
-        raise ValueError(f"runs must be ≥ 1, got {runs}")
-    call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+    walls, _ = stopwatch.time_calls(call, runs, warmup=1)
+    return float(np.median(walls) * 1e3)

@@ -1,4 +1,4 @@
-"""Input pipelines from the Parquet feature set to Keras, as taught in 03_input_pipelines (reused in 13).
+"""Input pipelines from the Parquet feature set to Keras, as taught in 03_input_pipelines (reused in 13 and 14).
 
 The feature set of notebook 02 is a folder of Parquet files. This module turns it into model inputs
 without ever loading it whole:
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from dlcourse import bigdata
+from dlcourse import bigdata, stopwatch
 
 # numeric features, each with how it is scaled before standardisation
 LOG_FEATURES = ("amount_eur", "seconds_since_prev", "km_from_prev", "speed_kmh", "amount_vs_past_mean",
@@ -109,7 +109,7 @@ def count_rows(files: Sequence[Path], before=None, after=None) -> int:
     return n
 
 
-def time_split(files: Sequence[Path], validation_share: float = 0.2) -> pd.Timestamp:
+def time_cutoff(files: Sequence[Path], validation_share: float = 0.2) -> pd.Timestamp:
     """The cut-off time with `validation_share` of the rows after it: train on the past, validate on the
     future (no leakage from a random split of time-dependent data)."""
     if not 0 < validation_share < 1:
@@ -236,18 +236,17 @@ def throughput_runs(dataset, seconds: float, runs: int = 3) -> list[float]:
     Each run starts a fresh pass over `dataset` (repeated if it ends early, so an in-memory cache that a
     full pass has filled is read from memory) and stops after about `seconds`. The spread of the runs is
     the measurement's noise (03_input_pipelines)."""
-    import time
-
     if seconds <= 0 or runs < 1:
-        raise ValueError(f"seconds must be > 0 and runs >= 1, got seconds={seconds}, runs={runs}")
+        raise ValueError(f"seconds must be > 0 and runs ≥ 1, got seconds={seconds}, runs={runs}")
     rates = []
     for _ in range(runs):
-        seen, start = 0, time.perf_counter()
-        for x, _ in dataset.repeat():
-            seen += int(x.shape[0])
-            if time.perf_counter() - start >= seconds:
-                break
-        rates.append(seen / (time.perf_counter() - start))
+        seen = 0
+        with stopwatch.timed() as clock:
+            for x, _ in dataset.repeat():
+                seen += int(x.shape[0])
+                if clock.wall_s >= seconds:
+                    break
+        rates.append(seen / clock.wall_s)
     return rates
 
 
@@ -262,23 +261,16 @@ def throughput_table(runs: dict[str, list[float]]) -> pd.DataFrame:
     return table
 
 
-def faster_beyond_noise(runs: Sequence[float], than: Sequence[float]) -> bool:
-    """True when even the slowest of `runs` beats the fastest of `than`: a difference larger than the
-    run-to-run spread of either (03_input_pipelines)."""
-    return min(runs) > max(than)
-
-
 def throughput(dataset, max_samples: int, repeats: int = 1) -> float:
     """Samples per second of iterating `dataset` (the input pipeline alone, no model), over up to
     `max_samples` samples; with repeats > 1, the last pass is timed (e.g. after a cache is filled)."""
-    import time
-
     rate = 0.0
     for _ in range(repeats):
-        seen, start = 0, time.perf_counter()
-        for x, _ in dataset:
-            seen += int(x.shape[0])
-            if seen >= max_samples:
-                break
-        rate = seen / (time.perf_counter() - start)
+        seen = 0
+        with stopwatch.timed() as clock:
+            for x, _ in dataset:
+                seen += int(x.shape[0])
+                if seen >= max_samples:
+                    break
+        rate = seen / clock.wall_s
     return rate

@@ -5,7 +5,7 @@ Used in notebooks: 00, 06, 11.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ def image_grid(count: int, ncols: int, cell_width: float, cell_height: float, ex
     if count < 1:
         raise ValueError(f"images must hold at least one image, got {count}")
     if ncols < 1:
-        raise ValueError(f"ncols must be >= 1, got {ncols}")
+        raise ValueError(f"ncols must be ≥ 1, got {ncols}")
     nrows = int(np.ceil(count / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(cell_width * ncols, cell_height * nrows + extra_height),
                              squeeze=False)
@@ -50,3 +50,25 @@ def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: 
         img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
         ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None)
     return finish_grid(fig, axes, titles, title)
+
+
+def plot_history(histories: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "accuracy",
+                 title: str = "Training curves"):
+    """Loss (left) and `metric` (right) per epoch of each named Keras-style history, training solid and
+    validation dashed in one colour per history; returns the figure. A history named "" is labelled just
+    "training" / "validation"."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for (label, h), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False):
+        prefix = f"{label}, " if label else ""
+        for ax, m in zip(axes, ("loss", metric), strict=True):
+            epochs = np.arange(1, len(h[m]) + 1)
+            ax.plot(epochs, h[m], "o-", color=color, label=f"{prefix}training")
+            if "val_" + m in h:
+                ax.plot(epochs, h["val_" + m], "s--", color=color, label=f"{prefix}validation")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title=f"{title}: loss")
+    axes[1].set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

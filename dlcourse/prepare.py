@@ -76,7 +76,7 @@ def part_files(landing: str | Path, table: str) -> list[Path]:
     suffix = {"transactions": "csv", "events": "jsonl"}[table]
     files = sorted((Path(landing) / table).glob(f"part-*.{suffix}"))
     if not files:
-        raise ValueError(f"landing must hold {table}/part-*.{suffix} files written by bigdata.generate, "
+        raise ValueError(f"landing must hold {table}/part-*.{suffix} files written by bigdata.generate_transactions, "
                          f"found none in {landing}")
     return files
 
@@ -657,7 +657,7 @@ def feature_set(n_rows: int, seed: int, partitions: int, data_dir: str | Path | 
 def landing_zone(n_rows: int, seed: int, partitions: int, data_dir: str | Path | None = None,
                  progress: bool = False) -> tuple[Path, bigdata.Manifest]:
     """The landing zone for (n_rows, seed, partitions) under data_dir (default data/generated/): made by
-    bigdata.generate the first time, re-used while its manifest matches. Returns (folder, manifest)."""
+    bigdata.generate_transactions the first time, re-used while its manifest matches. Returns (folder, manifest)."""
     from dlcourse import course
 
     base = Path(data_dir) if data_dir else course.generated_dir()
@@ -669,4 +669,4 @@ def landing_zone(n_rows: int, seed: int, partitions: int, data_dir: str | Path |
             return folder, manifest
     except ValueError:
         pass
-    return folder, bigdata.generate(folder, n_rows, seed=seed, partitions=partitions, progress=progress)
+    return folder, bigdata.generate_transactions(folder, n_rows, seed=seed, partitions=partitions, progress=progress)

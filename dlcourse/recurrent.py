@@ -279,6 +279,6 @@ def make_windows(series: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarra
     if series.ndim != 1:
         raise ValueError(f"series must be 1-D, got shape {series.shape}")
     if not 1 <= length < len(series):
-        raise ValueError(f"length must be >= 1 and < len(series) = {len(series)}, got {length}")
+        raise ValueError(f"length must be ≥ 1 and < len(series) = {len(series)}, got {length}")
     idx = np.arange(length)[None, :] + np.arange(len(series) - length)[:, None]
     return series[idx][..., None], series[length:]

@@ -17,11 +17,12 @@ Used in notebooks: 04, 12.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from dlcourse import stopwatch
 
 Params = dict[str, np.ndarray]
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -101,12 +102,12 @@ def _check_scores(scores: np.ndarray, what: str) -> np.ndarray:
     return scores
 
 
-def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Integer labels (N,) as one-hot rows (N, num_classes), as used in 04_neural_network_foundations."""
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    labels = _check_labels(labels, len(np.asarray(labels).reshape(-1)), num_classes)
-    return np.eye(num_classes)[labels]
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Integer labels (N,) as one-hot rows (N, n_classes), as used in 04_neural_network_foundations."""
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be ≥ 1, got {n_classes}")
+    labels = _check_labels(labels, len(np.asarray(labels).reshape(-1)), n_classes)
+    return np.eye(n_classes)[labels]
 
 
 def softmax_cross_entropy(labels: np.ndarray, logits: np.ndarray) -> float:
@@ -175,7 +176,7 @@ def glorot_uniform(n_in: int, n_out: int, rng: np.random.Generator, dtype: str =
     """Keras' default kernel initializer: uniform in +-sqrt(6 / (n_in + n_out)), as used in
     04_neural_network_foundations."""
     if n_in < 1 or n_out < 1:
-        raise ValueError(f"a dense layer needs n_in >= 1 and n_out >= 1, got {n_in} and {n_out}")
+        raise ValueError(f"a dense layer needs n_in ≥ 1 and n_out ≥ 1, got {n_in} and {n_out}")
     limit = np.sqrt(6 / (n_in + n_out))
     return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
 
@@ -264,7 +265,7 @@ class SGD:
     def __post_init__(self) -> None:
         _check_learning_rate(self.learning_rate)
         if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be >= 0 and < 1, got {self.momentum}")
+            raise ValueError(f"momentum must be ≥ 0 and < 1, got {self.momentum}")
 
     def step(self, params: Params, grads: Mapping[str, np.ndarray]) -> None:
         """Update every array of `params` in place from its gradient in `grads`."""
@@ -298,7 +299,7 @@ class Adam:
         _check_learning_rate(self.learning_rate)
         for name in ("beta_1", "beta_2"):
             if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 0 and < 1, got {getattr(self, name)}")
+                raise ValueError(f"{name} must be ≥ 0 and < 1, got {getattr(self, name)}")
         if not self.epsilon > 0:
             raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
 
@@ -325,7 +326,7 @@ class Adam:
 def minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Shuffled index arrays covering range(n) once, batch_size at a time (the last may be smaller)."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     order = rng.permutation(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
@@ -343,7 +344,7 @@ def train_mlp(params: Params, x: np.ndarray, labels: np.ndarray, *, epochs: int,
     :func:`one_blas_thread`). As derived in 04_neural_network_foundations.
     """
     if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
     x, labels = np.asarray(x), np.asarray(labels)
     if len(x) != len(labels) or len(x) == 0:
         raise ValueError(f"x and labels must hold the same number (> 0) of examples, got {len(x)} and {len(labels)}")
@@ -351,9 +352,8 @@ def train_mlp(params: Params, x: np.ndarray, labels: np.ndarray, *, epochs: int,
     keys = ["loss", "accuracy", "seconds"] + (["val_loss", "val_accuracy"] if validation_data else [])
     history: dict[str, list[float]] = {k: [] for k in keys}
     for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
         loss_sum = correct = 0.0
-        with one_blas_thread():
+        with stopwatch.timed() as clock, one_blas_thread():
             for idx in minibatches(len(x), batch_size, rng):
                 logits, cache = mlp_forward(params, x[idx])
                 loss_sum += softmax_cross_entropy(labels[idx], logits) * len(idx)
@@ -367,7 +367,7 @@ def train_mlp(params: Params, x: np.ndarray, labels: np.ndarray, *, epochs: int,
             history["val_loss"].append(val_loss)
             history["val_accuracy"].append(val_acc)
             line += f" - val_accuracy: {val_acc:.4f} - val_loss: {val_loss:.4f}"
-        history["seconds"].append(time.perf_counter() - start)
+        history["seconds"].append(clock.wall_s)
         if verbose:
             print(f"Epoch {epoch}/{epochs} - {history['seconds'][-1]:.1f}s - {line}", flush=True)
     return history

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dlcourse.scratch import softmax
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -79,7 +81,7 @@ def time_split(series, val_fraction: float = 0.15, test_fraction: float = 0.15) 
 
 def _check_window(n: int, window: int, horizon: int) -> None:
     if window < 1 or horizon < 1:
-        raise ValueError(f"window and horizon must be >= 1, got window={window}, horizon={horizon}")
+        raise ValueError(f"window and horizon must be ≥ 1, got window={window}, horizon={horizon}")
     if n < window + horizon:
         raise ValueError(f"a series of {n} points has no window of {window} with a target {horizon} ahead")
 
@@ -217,7 +219,7 @@ def next_char_pairs(ids: np.ndarray, seq_length: int) -> tuple[np.ndarray, np.nd
     """
     ids = np.asarray(ids)
     if seq_length < 1:
-        raise ValueError(f"seq_length must be >= 1, got {seq_length}")
+        raise ValueError(f"seq_length must be ≥ 1, got {seq_length}")
     n = (len(ids) - 1) // seq_length
     if n < 1:
         raise ValueError(f"a text of {len(ids)} characters holds no sequence of {seq_length} plus a target")
@@ -256,9 +258,7 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities softmax(logits / T): T < 1 sharpens the distribution, T > 1 flattens it."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = np.asarray(logits, dtype="float64") / temperature
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax(np.asarray(logits, dtype="float64") / temperature)
 
 
 def sample_with_temperature(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
@@ -298,7 +298,7 @@ def generate_text(weights: CharModelWeights, vocab: CharVocabulary, prompt: str,
     from dlcourse import recurrent
 
     if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
+        raise ValueError(f"length must be ≥ 0, got {length}")
     units = weights.lstm["recurrent_kernel"].shape[0]
     h, c = np.zeros((1, units)), np.zeros((1, units))
     logits = None
@@ -334,7 +334,7 @@ def word_vocabulary(token_lists: Iterable[Sequence[str]], max_words: int) -> dic
     Ties are broken alphabetically, so the numbering is the same on every run.
     """
     if max_words < 3:
-        raise ValueError(f"max_words must be >= 3 (padding, unknown and one word), got {max_words}")
+        raise ValueError(f"max_words must be ≥ 3 (padding, unknown and one word), got {max_words}")
     counts = Counter(w for tokens in token_lists for w in tokens)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max_words - 2]
     return {w: i + 2 for i, (w, _) in enumerate(ranked)}
@@ -415,7 +415,7 @@ def reference_vs_docstrings(min_words: int = 6, max_words: int = 50, test_every:
     from pydoc_data.topics import topics
 
     if test_every < 2:
-        raise ValueError(f"test_every must be >= 2, got {test_every}")
+        raise ValueError(f"test_every must be ≥ 2, got {test_every}")
     documents = [(1, topics[k]) for k in sorted(topics)]
     documents += [(0, v) for v in _stdlib_docstrings().values()]
     x_train, y_train, x_test, y_test = [], [], [], []

@@ -28,7 +28,6 @@ Used in notebooks: 01, 13.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dlcourse import bigdata
+from dlcourse import bigdata, stopwatch
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the landing zone's standard timestamp (dlcourse.bigdata)
 CHANNELS = bigdata.CHANNELS
@@ -111,9 +110,9 @@ class StreamStats:
     @contextlib.contextmanager
     def measure(self, n_rows: int) -> Iterator[None]:
         """Time the body of a `with` block as the processing of one micro-batch of `n_rows` rows."""
-        start = time.perf_counter()
-        yield
-        self.seconds.append(time.perf_counter() - start)
+        with stopwatch.timed() as clock:
+            yield
+        self.seconds.append(clock.wall_s)
         self.rows.append(int(n_rows))
 
     def batches(self) -> pd.DataFrame:

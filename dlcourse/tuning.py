@@ -19,12 +19,13 @@ Used in notebooks: 11.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from dlcourse import stopwatch
+from dlcourse.scratch import softmax
 
 
 @dataclass
@@ -50,9 +51,9 @@ def make_split(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndar
     uint8 images are scaled to float32 in [0, 1]; the test set is kept whole.
     """
     if train_size < 1 or val_size < 1:
-        raise ValueError(f"train_size and val_size must be >= 1, got {train_size} and {val_size}")
+        raise ValueError(f"train_size and val_size must be ≥ 1, got {train_size} and {val_size}")
     if train_size + val_size > len(x):
-        raise ValueError(f"train_size + val_size must be <= {len(x)} examples, got {train_size + val_size}")
+        raise ValueError(f"train_size + val_size must be ≤ {len(x)} examples, got {train_size + val_size}")
     order = np.random.default_rng(seed).permutation(len(x))
     train, val = order[:train_size], order[train_size:train_size + val_size]
 
@@ -72,7 +73,7 @@ def fashion_split(train_size: int, val_size: int, seed: int) -> Split:
 
 
 @dataclass
-class Result:
+class Experiment:
     """One trained configuration: its row of results, its history (per-epoch metrics) and the model."""
 
     name: str
@@ -84,25 +85,12 @@ class Result:
         """The model's class probabilities for `x` (softmax applied to logits when needed)."""
         out = np.asarray(self.model.predict(x, batch_size=1024, verbose=0), dtype="float64")
         if not np.allclose(out.sum(axis=1), 1, atol=1e-3) or out.min() < 0:
-            out = np.exp(out - out.max(axis=1, keepdims=True))
-            out /= out.sum(axis=1, keepdims=True)
+            out = softmax(out, axis=1)
         return out
 
 
-@contextmanager
-def timed() -> Iterator[dict]:
-    """Measure a block: yields a dict that holds 'wall_s' and 'cpu_s' (process CPU time) afterwards."""
-    clock = {}
-    wall, cpu = time.perf_counter(), time.process_time()
-    try:
-        yield clock
-    finally:
-        clock["wall_s"] = time.perf_counter() - wall
-        clock["cpu_s"] = time.process_time() - cpu
-
-
 def run_experiment(name: str, build: Callable[[], object], split: Split, *, epochs: int, batch_size: int,
-                   seed: int, callbacks: Sequence[object] = (), verbose: bool = True) -> Result:
+                   seed: int, callbacks: Sequence[object] = (), verbose: bool = True) -> Experiment:
     """Build, train and evaluate one configuration on `split`; the row a results table needs.
 
     The seed is set right before `build()`, so two configurations with the same layers start from the
@@ -114,10 +102,10 @@ def run_experiment(name: str, build: Callable[[], object], split: Split, *, epoc
     import keras
 
     if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
     keras.utils.set_random_seed(seed)
     model = build()
-    with timed() as clock:
+    with stopwatch.timed() as clock:
         fit = model.fit(split.x_train, split.y_train, epochs=epochs, batch_size=batch_size,
                         validation_data=(split.x_val, split.y_val), callbacks=list(callbacks), verbose=0)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -130,19 +118,19 @@ def run_experiment(name: str, build: Callable[[], object], split: Split, *, epoc
            "train_accuracy": train_acc, "gap": train_acc - val_acc,
            "epochs_used": len(history["loss"]),
            "best_epoch": int(np.argmax(history["val_accuracy"])) + 1,
-           "wall_s": clock["wall_s"], "cpu_s": clock["cpu_s"]}
+           "wall_s": clock.wall_s, "cpu_s": clock.cpu_s}
     if verbose:
         print(f"{name:<22} val {val_acc:.4f}  test {row['test_accuracy']:.4f}  gap {row['gap']:+.3f}  "
-              f"epochs {row['epochs_used']:>3}  {clock['wall_s']:.1f} s")
-    return Result(name, row, history, model)
+              f"epochs {row['epochs_used']:>3}  {clock.wall_s:.1f} s")
+    return Experiment(name, row, history, model)
 
 
-def results_table(results: Sequence[Result]):
+def results_table(results: Sequence[Experiment]):
     """One row per experiment (a pandas DataFrame indexed by name), in the order given."""
     import pandas as pd
 
     if not results:
-        raise ValueError("results_table needs at least one Result")
+        raise ValueError("results_table needs at least one Experiment")
     return pd.DataFrame([r.row for r in results], index=pd.Index([r.name for r in results], name="experiment"))
 
 
@@ -161,7 +149,7 @@ def generalisation_gap(history: Mapping[str, Sequence[float]], metric: str = "ac
 def standard_error(accuracy: float, n: int) -> float:
     """Standard error of an accuracy measured on `n` independent examples: sqrt(p (1 - p) / n)."""
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ValueError(f"n must be ≥ 1, got {n}")
     if not 0 <= accuracy <= 1:
         raise ValueError(f"accuracy must be in [0, 1], got {accuracy}")
     return float(np.sqrt(accuracy * (1 - accuracy) / n))
@@ -181,9 +169,9 @@ def selection_optimism(correct: np.ndarray, selection_size: int, repeats: int = 
         raise ValueError(f"correct must have shape (models, examples), got {correct.shape}")
     n = correct.shape[1]
     if not 1 <= selection_size < n:
-        raise ValueError(f"selection_size must be >= 1 and < {n} (the examples), got {selection_size}")
+        raise ValueError(f"selection_size must be ≥ 1 and < {n} (the examples), got {selection_size}")
     if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
+        raise ValueError(f"repeats must be ≥ 1, got {repeats}")
     rng = np.random.default_rng(seed)
     reported, fresh = np.empty(repeats), np.empty(repeats)
     for i in range(repeats):
@@ -213,7 +201,7 @@ def random_search(build: Callable, *, max_trials: int, seed: int, project_name: 
     from dlcourse import course
 
     if max_trials < 1:
-        raise ValueError(f"max_trials must be >= 1, got {max_trials}")
+        raise ValueError(f"max_trials must be ≥ 1, got {max_trials}")
 
     class RandomSearch(keras_tuner.RandomSearch):
         def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
@@ -263,29 +251,25 @@ def load_trial_models(tuner) -> dict[str, object]:
 
 
 def plot_overfitting(history: Mapping[str, Sequence[float]], title: str = "Overfitting"):
-    """Training vs validation loss and accuracy per epoch, the final accuracy gap marked; returns the figure."""
-    import matplotlib.pyplot as plt
+    """:func:`dlcourse.plots.plot_history` of one history with the epoch of the lowest validation loss and the
+    final accuracy gap marked; returns the figure."""
+    from dlcourse import plots
 
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for key, style, label in [("", "-", "training"), ("val_", "--", "validation")]:
-        ax_loss.plot(epochs, history[key + "loss"], style, label=label)
-        ax_acc.plot(epochs, history[key + "accuracy"], style, label=label)
+    fig = plots.plot_history({"": history}, title=title)
+    ax_loss, ax_acc = fig.axes
     best = int(np.argmin(history["val_loss"]))
     ax_loss.axvline(epochs[best], color="grey", lw=1, ls=":", label=f"lowest validation loss (epoch {best + 1})")
     gap = generalisation_gap(history)
     ax_acc.annotate(f"gap {gap:.3f}", xy=(epochs[-1], history["val_accuracy"][-1]),
                     xytext=(epochs[-1], history["val_accuracy"][-1] + gap / 2), ha="right",
                     arrowprops={"arrowstyle": "<->", "color": "grey"})
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title=f"{title}: loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: accuracy")
     ax_loss.legend(fontsize=8)
     ax_acc.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
-def plot_remedies(results: Sequence[Result], n_test: int, title: str = "Remedies on the same split and budget"):
+def plot_remedies(results: Sequence[Experiment], n_test: int, title: str = "Remedies on the same split and budget"):
     """Validation accuracy per epoch of every experiment (left) and test accuracy with ±1 standard
     error bars on `n_test` examples (right); returns the figure."""
     import matplotlib.pyplot as plt

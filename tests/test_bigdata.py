@@ -34,7 +34,7 @@ PATTERNS = {"card_testing", "account_takeover", "impossible_travel", "night_high
 def landing(tmp_path_factory) -> tuple[Path, bigdata.Manifest]:
     """20 000 transactions with the default dirt, in three files."""
     out = tmp_path_factory.mktemp("landing")
-    return out, bigdata.generate(out, N, rows_per_file=7_000, progress=False)
+    return out, bigdata.generate_transactions(out, N, rows_per_file=7_000, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,14 +246,14 @@ def test_the_table_of_dirt_kinds_covers_every_rate():
 
 @pytest.mark.parametrize("rate", sorted(DIRT_KINDS))
 def test_each_kind_of_dirt_appears_only_when_its_rate_is_positive(tmp_path, rate):
-    manifest = bigdata.generate(tmp_path, 10_000, dirt=replace(Dirt.none(), **{rate: 0.1}), progress=False)
+    manifest = bigdata.generate_transactions(tmp_path, 10_000, dirt=replace(Dirt.none(), **{rate: 0.1}), progress=False)
     found = audit(tmp_path)
     assert found == injected(manifest)
     assert {(table, kind) for table, kind, _ in found} == DIRT_KINDS[rate]
 
 
 def test_clean_data_has_no_dirt_at_all(tmp_path):
-    manifest = bigdata.generate(tmp_path, N, dirt=Dirt.none(), progress=False)
+    manifest = bigdata.generate_transactions(tmp_path, N, dirt=Dirt.none(), progress=False)
     assert audit(tmp_path) == {} == injected(manifest)
     assert manifest.counts["transactions"]["lines"] == N
     txn = pd.concat(pd.read_csv(p, dtype=str, keep_default_na=False) for p in tmp_path.glob("transactions/*.csv"))
@@ -275,7 +275,7 @@ def test_every_detail_of_every_kind_is_injected_at_default_rates(landing):
 
 @pytest.mark.parametrize("fraud_rate", [0.002, 0.01])
 def test_fraud_rate_is_close_to_the_configured_rate(tmp_path, fraud_rate):
-    manifest = bigdata.generate(tmp_path, N, fraud_rate=fraud_rate, progress=False)
+    manifest = bigdata.generate_transactions(tmp_path, N, fraud_rate=fraud_rate, progress=False)
     _, rows = audit_transactions(tmp_path, manifest.parameters["end"])
     fraud = rows[rows["is_fraud"] == "1"]
     assert set(rows["is_fraud"]) == {"0", "1"}
@@ -286,7 +286,7 @@ def test_fraud_rate_is_close_to_the_configured_rate(tmp_path, fraud_rate):
 
 
 def test_no_fraud_when_the_rate_is_zero(tmp_path):
-    manifest = bigdata.generate(tmp_path, 5_000, fraud_rate=0.0, progress=False)
+    manifest = bigdata.generate_transactions(tmp_path, 5_000, fraud_rate=0.0, progress=False)
     _, rows = audit_transactions(tmp_path, manifest.parameters["end"])
     assert manifest.fraud["rows"] == 0 and set(rows["is_fraud"]) == {"0"}
 
@@ -301,7 +301,7 @@ def km(lat1, lon1, lat2, lon2):
 def clean(tmp_path_factory) -> Path:
     """Clean data with 1 % fraud: every fraud must show its documented pattern (dirt would blur a few)."""
     out = tmp_path_factory.mktemp("clean")
-    bigdata.generate(out, N, rows_per_file=7_000, fraud_rate=0.01, dirt=Dirt.none(), progress=False)
+    bigdata.generate_transactions(out, N, rows_per_file=7_000, fraud_rate=0.01, dirt=Dirt.none(), progress=False)
     return out
 
 
@@ -387,9 +387,9 @@ def file_bytes(out: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
-    first = bigdata.generate(tmp_path / "a", N, seed=7, progress=False)
-    second = bigdata.generate(tmp_path / "b", N, seed=7, progress=False)
-    other = bigdata.generate(tmp_path / "c", N, seed=8, progress=False)
+    first = bigdata.generate_transactions(tmp_path / "a", N, seed=7, progress=False)
+    second = bigdata.generate_transactions(tmp_path / "b", N, seed=7, progress=False)
+    other = bigdata.generate_transactions(tmp_path / "c", N, seed=8, progress=False)
     assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
     assert replace(first, timing={}) == replace(second, timing={})
     a, c = file_bytes(tmp_path / "a"), file_bytes(tmp_path / "c")
@@ -402,8 +402,8 @@ def concatenated(out: Path, folder: str, header: str | None) -> list[str]:
 
 
 def test_content_does_not_depend_on_file_size_or_progress_bar(tmp_path):
-    one = bigdata.generate(tmp_path / "one", 60_000, progress=False)  # three blocks of 20 000
-    many = bigdata.generate(tmp_path / "many", 60_000, partitions=7, progress=True)
+    one = bigdata.generate_transactions(tmp_path / "one", 60_000, progress=False)  # three blocks of 20 000
+    many = bigdata.generate_transactions(tmp_path / "many", 60_000, partitions=7, progress=True)
     assert (one.counts["transactions"]["files"], many.counts["transactions"]["files"]) == (1, 7)
     assert many.parameters["rows_per_file"] == 8_572
     for folder, header in (("transactions", HEADER), ("events", None)):
@@ -412,9 +412,9 @@ def test_content_does_not_depend_on_file_size_or_progress_bar(tmp_path):
 
 
 def test_a_rerun_replaces_the_previous_files_and_keeps_others(tmp_path):
-    bigdata.generate(tmp_path, N, rows_per_file=2_000, progress=False)
+    bigdata.generate_transactions(tmp_path, N, rows_per_file=2_000, progress=False)
     (tmp_path / "notes.txt").write_text("mine")
-    bigdata.generate(tmp_path, N, progress=False)
+    bigdata.generate_transactions(tmp_path, N, progress=False)
     assert sorted(p.name for p in (tmp_path / "transactions").iterdir()) == ["part-00000.csv"]
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
@@ -430,7 +430,7 @@ def peak_memory(out: Path, n_rows: int) -> tuple[int, bigdata.Manifest]:
     pa.set_memory_pool(pool)
     tracemalloc.start()
     try:
-        manifest = bigdata.generate(out, n_rows, rows_per_file=10_000, progress=False)
+        manifest = bigdata.generate_transactions(out, n_rows, rows_per_file=10_000, progress=False)
         python_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -466,7 +466,7 @@ def test_memory_does_not_grow_with_the_number_of_rows(tmp_path):
 def test_bad_parameters_get_one_sentence_and_write_nothing(tmp_path, kwargs, message):
     out = tmp_path / "landing"
     with pytest.raises(ValueError) as err:
-        bigdata.generate(out, **{"n_rows": N, "progress": False, **kwargs})
+        bigdata.generate_transactions(out, **{"n_rows": N, "progress": False, **kwargs})
     assert str(err.value) == message
     assert not out.exists()
 
@@ -483,7 +483,7 @@ def test_bad_dirt_rates_get_one_sentence(kwargs, message):
 
 
 def test_reading_a_manifest_where_there_is_none_says_so(tmp_path):
-    with pytest.raises(ValueError, match="out_dir must hold a manifest.json written by generate"):
+    with pytest.raises(ValueError, match="out_dir must hold a manifest.json written by generate_transactions"):
         bigdata.read_manifest(tmp_path)
 
 

@@ -52,7 +52,7 @@ def test_output_size_formula_gives_the_shape_conv2d_makes(n, k, p, s, d):
 
 def test_output_size_and_parameters_refuse_bad_values():
     assert cv.output_size(28, 3) == 26 and cv.output_size(28, 3, padding=1, stride=2) == 14
-    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
+    with pytest.raises(ValueError, match="stride must be an integer ≥ 1"):
         cv.output_size(28, 3, stride=0)
     with pytest.raises(ValueError, match="does not fit"):
         cv.output_size(4, 3, dilation=3)
@@ -99,8 +99,6 @@ def test_cosine_similarity_per_example():
     assert np.allclose(cv.cosine_similarity(a, b), [1, -1, 0])
 
 
-def test_to_gray_and_time_call():
+def test_to_gray():
     photo = np.full((4, 6, 3), 255, dtype=np.uint8)
     assert np.allclose(cv.to_gray(photo, step=2), np.ones((2, 3)))
-    wall, cpu = cv.time_call(lambda: sum(range(1000)), repeat=2)
-    assert wall >= 0 and cpu >= 0

@@ -183,7 +183,7 @@ def test_a_crashed_multi_worker_run_resumes_where_an_uninterrupted_one_ends(tmp_
     tf, _ = import_tensorflow()
     tf.config.experimental.enable_op_determinism()
     model = distributed.make_model(8, 1e-3, 42)
-    history = model.fit(distributed.make_dataset(x, y, 100), epochs=2, verbose=0, shuffle=False)
+    history = model.fit(distributed.global_batches(x, y, 100), epochs=2, verbose=0, shuffle=False)
     assert np.allclose(history.history["loss"][-1], resumed.result["losses"][-1], atol=distributed.TOLERANCE)
     for a, b in zip(model.get_weights(), resumed.weights, strict=True):
         assert np.allclose(a, b, atol=distributed.TOLERANCE)

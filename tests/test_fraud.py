@@ -69,11 +69,11 @@ def test_bad_inputs_get_one_clear_sentence(call, message):
         call()
 
 
-def test_load_split_is_time_ordered_encoded_and_complete(tmp_path):
+def test_load_period_is_time_ordered_encoded_and_complete(tmp_path):
     files = pipelines.feature_files(prepare.feature_set(20_000, 3, 1, data_dir=tmp_path))
     everything = pd.concat([pd.read_parquet(f, columns=["timestamp", "is_fraud"]) for f in files])
     cut = everything["timestamp"].quantile(0.7)
-    past, future = fraud.load_split(files, before=cut), fraud.load_split(files, after=cut)
+    past, future = fraud.load_period(files, before=cut), fraud.load_period(files, after=cut)
     assert len(past) + len(future) == len(everything), "every row lands in exactly one split"
     assert past.frame["timestamp"].max() < cut <= future.frame["timestamp"].min()
     assert past.frame["timestamp"].is_monotonic_increasing

@@ -31,8 +31,8 @@ def test_generator_and_discriminator_fit_the_image_shape(shape):
 
 
 def test_conditional_networks_take_a_label():
-    g = gan.build_generator(16, (28, 28, 1), filters=8, num_classes=10)
-    d = gan.build_discriminator((28, 28, 1), filters=8, num_classes=10)
+    g = gan.build_generator(16, (28, 28, 1), filters=8, n_classes=10)
+    d = gan.build_discriminator((28, 28, 1), filters=8, n_classes=10)
     labels = np.array([[0], [9]], "int32")
     images = g([np.zeros((2, 16), "float32"), labels], training=False)
     assert images.shape == (2, 28, 28, 1) and d([images, tf.constant(labels)], training=False).shape == (2, 1)
@@ -54,9 +54,9 @@ def test_scale_images_maps_pixels_to_the_tanh_range():
 
 # -- training ------------------------------------------------------------------------------------
 
-def _tiny_gan(cls=gan.GAN, num_classes=None):
-    g = gan.build_generator(8, (8, 8, 1), filters=8, num_classes=num_classes)
-    d = gan.build_discriminator((8, 8, 1), filters=8, num_classes=num_classes)
+def _tiny_gan(cls=gan.GAN, n_classes=None):
+    g = gan.build_generator(8, (8, 8, 1), filters=8, n_classes=n_classes)
+    d = gan.build_discriminator((8, 8, 1), filters=8, n_classes=n_classes)
     model = cls(g, d, 8, seed=1)
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
@@ -112,7 +112,7 @@ def test_the_discriminator_learns_real_is_one():
 
 
 def test_conditional_gan_trains_on_image_label_pairs():
-    model = _tiny_gan(gan.ConditionalGAN, num_classes=3)
+    model = _tiny_gan(gan.ConditionalGAN, n_classes=3)
     images = np.zeros((32, 8, 8, 1), "float32")
     labels = np.arange(32) % 3
     history = model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
@@ -148,7 +148,7 @@ def test_frechet_distance_of_samples_is_symmetric_and_grows_with_a_shift():
 
 
 def test_class_coverage_counts_classes_with_enough_samples():
-    cov = gan.class_coverage(np.array([0] * 90 + [1] * 9 + [2]), num_classes=4, min_share=0.05)
+    cov = gan.class_coverage(np.array([0] * 90 + [1] * 9 + [2]), n_classes=4, min_share=0.05)
     assert cov.counts.tolist() == [90, 9, 1, 0] and cov.covered == 2 and cov.largest_share == 0.9
     assert "2 of 4 classes" in str(cov)
     with pytest.raises(ValueError):

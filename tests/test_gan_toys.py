@@ -83,7 +83,7 @@ def small_gan(minibatch_std=False, non_saturating=True, pack=1):
     keras.utils.set_random_seed(0)
     generator = gan_toys.make_mlp(2, 2, hidden_units=8, name="g")
     discriminator = gan_toys.make_mlp(2 * pack + int(minibatch_std), 1, hidden_units=8, name="d")
-    gan = gan_toys.GAN(generator, discriminator, latent_dim=2, pack=pack, minibatch_std=minibatch_std, seed=0)
+    gan = gan_toys.ToyGAN(generator, discriminator, latent_dim=2, pack=pack, minibatch_std=minibatch_std, seed=0)
     gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3),
                 non_saturating=non_saturating)
     return gan

@@ -29,7 +29,7 @@ def test_show_images_and_show_grid_title_every_cell():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: plots.show_images(np.zeros((0, 8, 8))), "at least one image"),
-    (lambda: plots.show_images(np.zeros((2, 8, 8)), ncols=0), "ncols must be >= 1"),
+    (lambda: plots.show_images(np.zeros((2, 8, 8)), ncols=0), "ncols must be ≥ 1"),
     (lambda: convolution.show_grid([]), "at least one array"),
 ])
 def test_grids_refuse_bad_input(call, message):

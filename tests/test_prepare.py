@@ -13,7 +13,7 @@ from dlcourse import bigdata, prepare
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory):
     out = tmp_path_factory.mktemp("landing")
-    bigdata.generate(out, 40_000, seed=7, rows_per_file=15_000, progress=False)
+    bigdata.generate_transactions(out, 40_000, seed=7, rows_per_file=15_000, progress=False)
     return out
 
 
@@ -74,7 +74,7 @@ def test_in_place_dirt_is_quarantined_or_repaired_and_nothing_else_is_lost(landi
 
 
 def test_clean_data_needs_no_quarantine(tmp_path):
-    bigdata.generate(tmp_path, 5_000, seed=1, dirt=bigdata.Dirt.none(), progress=False)
+    bigdata.generate_transactions(tmp_path, 5_000, seed=1, dirt=bigdata.Dirt.none(), progress=False)
     features, quarantined, report = prepare.prepare_pandas(tmp_path)
     assert quarantined.empty and len(features) == 5_000
     assert set(report["outcome"]) == {"kept"}

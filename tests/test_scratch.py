@@ -94,7 +94,7 @@ def test_logits_must_be_2d():
 
 def test_one_hot():
     assert np.array_equal(scratch.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
-    with pytest.raises(ValueError, match="num_classes must be >= 1"):
+    with pytest.raises(ValueError, match="n_classes must be ≥ 1"):
         scratch.one_hot(np.array([0]), 0)
 
 
@@ -137,7 +137,7 @@ def test_init_mlp_shapes_dtypes_and_glorot_limits():
     again = scratch.init_mlp(784, 128, 10, seed=1)
     assert all(np.array_equal(params[k], again[k]) for k in params), "the same seed gives the same weights"
     assert scratch.init_mlp(3, 2, 2, dtype="float64")["W1"].dtype == np.float64
-    with pytest.raises(ValueError, match="n_in >= 1 and n_out >= 1"):
+    with pytest.raises(ValueError, match="n_in ≥ 1 and n_out ≥ 1"):
         scratch.init_mlp(3, 0, 2)
 
 
@@ -237,9 +237,9 @@ def test_optimizers_minimise_a_quadratic():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: scratch.SGD(learning_rate=0), "learning_rate must be > 0, got 0"),
-    (lambda: scratch.SGD(momentum=1.0), "momentum must be >= 0 and < 1, got 1.0"),
+    (lambda: scratch.SGD(momentum=1.0), "momentum must be ≥ 0 and < 1, got 1.0"),
     (lambda: scratch.Adam(learning_rate=-1), "learning_rate must be > 0, got -1"),
-    (lambda: scratch.Adam(beta_2=1.0), "beta_2 must be >= 0 and < 1, got 1.0"),
+    (lambda: scratch.Adam(beta_2=1.0), "beta_2 must be ≥ 0 and < 1, got 1.0"),
     (lambda: scratch.Adam(epsilon=0), "epsilon must be > 0, got 0"),
 ])
 def test_bad_optimizer_settings_are_refused(make, message):
@@ -261,7 +261,7 @@ def test_minibatches_cover_every_example_once(rng):
     batches = list(scratch.minibatches(10, 4, rng))
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(np.concatenate(batches)) == list(range(10))
-    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1, got 0"):
         list(scratch.minibatches(10, 0, rng))
 
 
@@ -300,7 +300,7 @@ def test_train_mlp_is_reproducible_and_quiet_when_asked(capsys):
 def test_train_mlp_refuses_bad_arguments():
     x, y = blobs(20)
     params = scratch.init_mlp(2, 4, 3)
-    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="epochs must be ≥ 1, got 0"):
         scratch.train_mlp(params, x, y, epochs=0, batch_size=4, optimizer=scratch.SGD())
     with pytest.raises(ValueError, match="same number"):
         scratch.train_mlp(params, x, y[:10], epochs=1, batch_size=4, optimizer=scratch.SGD())

@@ -142,7 +142,7 @@ def test_stream_stats():
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory):
     out = tmp_path_factory.mktemp("landing")
-    return out, bigdata.generate(out, 20_000, seed=7, progress=False)
+    return out, bigdata.generate_transactions(out, 20_000, seed=7, progress=False)
 
 
 def test_read_raw_accounts_for_every_line(landing):

@@ -37,9 +37,9 @@ def test_make_split_draws_disjoint_scaled_sets(images):
 
 def test_make_split_refuses_impossible_sizes(images):
     x, y, x_test, y_test = images
-    with pytest.raises(ValueError, match="train_size \\+ val_size must be <= 60"):
+    with pytest.raises(ValueError, match="train_size \\+ val_size must be ≤ 60"):
         tuning.make_split(x, y, x_test, y_test, train_size=50, val_size=20, seed=0)
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="must be ≥ 1"):
         tuning.make_split(x, y, x_test, y_test, train_size=0, val_size=20, seed=0)
 
 
@@ -55,7 +55,7 @@ def test_generalisation_gap_is_train_minus_validation_at_the_last_epoch():
 def test_standard_error_of_an_accuracy():
     assert tuning.standard_error(0.5, 100) == pytest.approx(0.05)
     assert tuning.standard_error(1.0, 10) == 0
-    with pytest.raises(ValueError, match="n must be >= 1"):
+    with pytest.raises(ValueError, match="n must be ≥ 1"):
         tuning.standard_error(0.5, 0)
     with pytest.raises(ValueError, match="accuracy must be in"):
         tuning.standard_error(1.5, 10)
@@ -74,14 +74,8 @@ def test_picking_the_best_of_equal_models_on_the_test_set_is_optimistic():
 def test_selection_optimism_refuses_bad_arguments():
     with pytest.raises(ValueError, match="shape \\(models, examples\\)"):
         tuning.selection_optimism(np.ones(5, bool), 2)
-    with pytest.raises(ValueError, match="selection_size must be >= 1 and < 5"):
+    with pytest.raises(ValueError, match="selection_size must be ≥ 1 and < 5"):
         tuning.selection_optimism(np.ones((2, 5), bool), 5)
-
-
-def test_timed_measures_wall_and_cpu_seconds():
-    with tuning.timed() as clock:
-        sum(range(100_000))
-    assert clock["wall_s"] >= 0 and clock["cpu_s"] >= 0
 
 
 # -- Keras and keras-tuner -------------------------------------------------------------------------
@@ -109,7 +103,7 @@ def test_run_experiment_returns_a_row_and_is_reproducible(images, capsys):
     assert probs.shape == (10, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     table = tuning.results_table([a, b])
     assert list(table.index) == ["tiny", "again"] and table.loc["tiny", "epochs_used"] == 2
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
+    with pytest.raises(ValueError, match="epochs must be ≥ 1"):
         tuning.run_experiment("bad", tiny_build, split, epochs=0, batch_size=8, seed=0)
 
 
@@ -132,5 +126,5 @@ def test_random_search_runs_without_tensorboard_and_tabulates_its_trials(images)
     models = tuning.load_trial_models(tuner)
     assert list(models) == list(table.index)
     assert next(iter(models.values())).predict(flat[:5], verbose=0).shape == (5, 3)
-    with pytest.raises(ValueError, match="max_trials must be >= 1"):
+    with pytest.raises(ValueError, match="max_trials must be ≥ 1"):
         tuning.random_search(build, max_trials=0, seed=0, project_name="x")
