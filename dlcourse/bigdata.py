@@ -78,6 +78,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from dlcourse import stopwatch
+
 BLOCK_ROWS = 25_000  # transactions made at once: memory is bounded by one block, whatever n_rows
 START = "2025-01-01"  # the first day of the data; timestamps are UTC
 CURRENCY_RATES = {"EUR": 1.0, "USD": 1.08, "GBP": 0.85}  # units of each currency per 1 EUR
@@ -1092,7 +1094,7 @@ def generate_transactions(out_dir: str | Path, n_rows: int, *, seed: int = 42, p
     _check_parameters(out_dir, n_rows, seed, partitions, rows_per_file, fraud_rate, days, dirt)
     n_rows, seed, days = int(n_rows), int(seed), int(days)
     rows_per_file = int(rows_per_file) if partitions is None else -(-n_rows // int(partitions))
-    started = time.perf_counter()
+    clock = stopwatch.Clock()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
@@ -1104,7 +1106,7 @@ def generate_transactions(out_dir: str | Path, n_rows: int, *, seed: int = 42, p
     files |= {name: {"lines": lines, "bytes": (out / name).stat().st_size}
               for name, lines in (("customers.csv", world.n_customers + injected["customers"]["duplicate"]),
                                   ("merchants.csv", world.n_merchants))}
-    return _finish(out, world, rows_per_file, injected, fraud, files, n_events, time.perf_counter() - started)
+    return _finish(out, world, rows_per_file, injected, fraud, files, n_events, clock.wall_s)
 
 
 def _write_blocks(world: _World, out: Path, rows_per_file: int, injected: dict,

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dlcourse import stopwatch
+
 HOST = "localhost"
 # Largest |difference| we accept between float32 losses or weights of runs that do the same arithmetic with
 # the sums in another order (one device vs replicas, one process vs workers, resumed vs uninterrupted).
@@ -386,7 +388,7 @@ def train_multi_worker(data: Path, run_dir: Path, log_dir: Path, n_workers: int 
     run_dir.mkdir(parents=True, exist_ok=True)
     for old in [*run_dir.glob("progress*.jsonl"), *run_dir.glob("result*.json"), *run_dir.glob("weights*.npz")]:
         old.unlink()
-    start = time.perf_counter()
+    clock = stopwatch.Clock()
     with WorkerGroup([command] * n_workers, log_dir, env=_WORKER_ENV, envs=envs) as group:
         group.wait(timeout_s)
         group.stop()
@@ -399,7 +401,7 @@ def train_multi_worker(data: Path, run_dir: Path, log_dir: Path, n_workers: int 
         with np.load(weights_path) as w:
             weights = [w[f"w{i}"] for i in range(len(w.files))]
     return MultiWorkerRun(codes, progress, result, weights, [group.log_path(i) for i in range(n_workers)],
-                          group.pids, ports, time.perf_counter() - start)
+                          group.pids, ports, clock.wall_s)
 
 
 _WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow", "PYTHONUNBUFFERED": "1",

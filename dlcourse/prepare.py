@@ -19,7 +19,6 @@ Used in notebooks: 02, 03, 12, 13, 14.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from dlcourse import bigdata
+from dlcourse import bigdata, stopwatch
 
 TXN_COLUMNS = bigdata.TRANSACTION_COLUMNS
 HEADER = ",".join(TXN_COLUMNS)
@@ -512,7 +511,7 @@ def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: boo
     """
     import dask.dataframe as dd
 
-    start = time.perf_counter()
+    clock = stopwatch.Clock()
     out = Path(out_dir)
     ref, q_customers, c_customers = reference(landing)
     txn_files, ev_files = part_files(landing, "transactions"), part_files(landing, "events")
@@ -566,7 +565,7 @@ def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: boo
     rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
     _clear_dir(out / "staging")
     return Prepared(out / "features", out / "quarantine", report, lines["transactions"], rows_out,
-                    time.perf_counter() - start)
+                    clock.wall_s)
 
 
 def _compute(client, collections: list, progress: bool) -> list:
