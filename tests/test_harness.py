@@ -54,7 +54,8 @@ def test_every_process_of_the_suite_is_offline_and_inside_build(tmp_path):
 def test_a_notebook_kernel_gets_the_same_guard_and_home(tmp_path):
     log = tmp_path / "refused.log"
     nb = nbformat.read(make_notebook(tmp_path / "00_net.ipynb", "seed = 0  # ≥ 0", [
-        DIAL_OUT, "from pathlib import Path\nimport keras.src.backend.config as c\nprint(Path.home(), c.keras_home())"]),
+        DIAL_OUT,
+        "from pathlib import Path\nimport keras.src.backend.config as c\nprint(Path.home(), c.keras_home())"]),
         as_version=4)
     old = os.environ["DLCOURSE_NETWORK_LOG"]
     os.environ["DLCOURSE_NETWORK_LOG"] = str(log)

@@ -34,6 +34,20 @@ def test_every_quantised_model_predicts_like_keras(small_cnn, mode):
     assert lm.latency_ms(x[0], runs=5) > 0
 
 
+def test_latency_is_the_median_of_the_calls_in_milliseconds(monkeypatch):
+    """A broken latency clock (seconds for milliseconds, the mean, the warm-up counted) reads these wrong."""
+    import time
+
+    waits = iter([0.5] + [0.010, 0.020, 0.012, 0.200, 0.011])  # a slow warm-up, then one outlier
+
+    class Slow:
+        def predict_on_batch(self, batch):
+            time.sleep(next(waits))
+
+    ms = lite.keras_latency_ms(Slow(), np.zeros((4, 4, 1)), runs=5)
+    assert 12 <= ms < 60, f"median of 10, 11, 12, 20, 200 ms should read about 12 ms, got {ms:.1f}"
+
+
 def test_quantisation_shrinks_the_file(small_cnn):
     model, x = small_cnn
     sizes = {mode: len(lite.convert(model, mode, representative=x[:8])) for mode in lite.MODES}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dlcourse import stopwatch
@@ -36,3 +38,28 @@ def test_time_calls_times_each_call_after_the_warmup():
 def test_time_calls_refuses_bad_counts(runs, warmup, message):
     with pytest.raises(ValueError, match=message):
         stopwatch.time_calls(lambda: None, runs, warmup)
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_the_clock_reads_a_known_wait_and_separates_wall_from_cpu():
+    """What a broken timer would get wrong: a sleep is wall time without CPU time, a busy loop is both."""
+    with stopwatch.timed() as sleeping:
+        time.sleep(0.3)
+    assert 0.3 <= sleeping.wall_s < 3.0, sleeping
+    assert sleeping.cpu_s < 0.1, f"sleeping used {sleeping.cpu_s:.3f} s of CPU"
+    with stopwatch.timed() as working:
+        busy(0.3)
+    assert 0.3 <= working.wall_s < 3.0
+    assert working.cpu_s > 0.1, f"a busy loop used only {working.cpu_s:.3f} s of CPU (shared machine: ≥ 1/3 of it)"
+
+
+def test_time_calls_reads_each_calls_own_duration():
+    durations = iter([0.05, 0.15, 0.10])
+    walls, cpus = stopwatch.time_calls(lambda: time.sleep(next(durations)), runs=3)
+    assert (walls >= [0.05, 0.15, 0.10]).all() and (walls < [1.0, 1.1, 1.05]).all(), walls
+    assert walls.argmax() == 1 and (cpus < 0.05).all(), (walls, cpus)

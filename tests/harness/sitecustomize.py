@@ -10,7 +10,6 @@ under test swallowed the error.
 """
 
 import os
-
 import socket
 
 if os.environ.get("DLCOURSE_NETWORK_LOG") and not getattr(socket, "dlcourse_guard", False):
