@@ -105,6 +105,12 @@ def _notice(text: str) -> None:
     print(f"NOTICE: {text}")
 
 
+def _stand_in(name: str, what: str, load: Callable[[], Loaded], detail: str = "") -> Loaded:
+    """The documented offline stand-in for a download-only data set, announced with a visible notice."""
+    _notice(f"{name} needs a download and this machine is offline: using {what} instead{detail}.")
+    return load()
+
+
 def _in_cache(*relative: str) -> bool:
     return all((keras_cache() / r).exists() for r in relative)
 
@@ -259,9 +265,8 @@ def load_jena_climate() -> Loaded:
     """Jena climate 2009-2016 (10-minute weather records, Keras' example data); offline: temperatures."""
     where = _resolve("jena_climate", ("jena_climate_2009_2016.csv",), fallback="temperatures")
     if where == "temperatures":
-        _notice("Jena climate needs a download and this machine is offline: using the hourly Seattle "
-                "temperatures bundled with vega_datasets instead (one year, one column, temp_c).")
-        return load_temperatures()
+        return _stand_in("Jena climate", "the hourly Seattle temperatures bundled with vega_datasets",
+                         load_temperatures, " (one year, one column, temp_c)")
     import keras
     import pandas as pd
 
@@ -286,9 +291,7 @@ def load_shakespeare() -> Loaded:
     """Tiny Shakespeare (1.1M characters, Keras' text generation example); offline: pydoc prose."""
     where = _resolve("shakespeare", ("shakespeare.txt",), fallback="prose")
     if where == "prose":
-        _notice("Shakespeare needs a download and this machine is offline: using the ~465k characters of "
-                "English prose in CPython's pydoc_data instead.")
-        return load_prose()
+        return _stand_in("Shakespeare", "the ~465k characters of English prose in CPython's pydoc_data", load_prose)
     import keras
 
     path = keras.utils.get_file(
