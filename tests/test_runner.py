@@ -90,7 +90,7 @@ def test_refresh_writes_back_only_a_clean_run(tiny_course):
 
     broken = tiny_course / "notebooks" / "01_fails.ipynb"
     nb = nbformat.read(broken, as_version=4)
-    nb.cells[1].source = "fail = True  # True | False: raise in the second cell"
+    nb.cells[1].source = nb.cells[1].source.replace("fail = False", "fail = True ")
     nbformat.write(nb, broken)
     before = broken.read_text()
     results = runner.refresh(["01"])

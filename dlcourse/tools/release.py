@@ -67,9 +67,12 @@ def build_student_release(out_dir: Path | str | None = None, notebooks: Sequence
 
 
 def solution_lines(nb) -> set[str]:
-    """The distinctive lines of a master's solutions and hidden tests: none may reach students."""
-    lesson = {ln.strip() for c in nb["cells"] if not is_exercise_cell(c) for ln in lint.source(c).splitlines()}
+    """The distinctive lines of a master's solutions and hidden tests: none may reach students.
+
+    A line that students see anyway (in a lesson cell, or in the visible part of a check cell) is not secret.
+    """
     secret: set[str] = set()
+    public: set[str] = set()
     for cell in nb["cells"]:
         inside = False
         for line in lint.source(cell).splitlines():
@@ -78,9 +81,11 @@ def solution_lines(nb) -> set[str]:
                 inside = True
             elif mark in ("### END SOLUTION", "### END HIDDEN TESTS"):
                 inside = False
-            elif inside and len(mark) > 3 and not mark.startswith("#") and mark not in lesson:
+            elif inside and len(mark) > 3 and not mark.startswith("#"):
                 secret.add(mark)
-    return secret
+            else:
+                public.add(mark)
+    return secret - public
 
 
 def leaked_lines(master, student) -> list[str]:
