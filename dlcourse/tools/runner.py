@@ -11,8 +11,9 @@
 
 `run` checks every parameter before any notebook starts; a notebook that fails keeps its partial
 output notebook, and the run carries on with the others unless --stop-on-failure is given. It writes
-summary.csv and summary.md (notebook, status, seconds, published metrics) and an HTML rendering of
-each executed notebook, and exits non-zero if any notebook failed.
+summary.csv and summary.md (notebook, status, seconds against the profile's budget with overruns
+flagged, published metrics) and an HTML rendering of each executed notebook, and exits non-zero if any
+notebook failed (130 after Ctrl-C, which keeps the finished notebooks' summary).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class Result:
     metrics: dict = field(default_factory=dict)
     error: str = ""
     output: Path | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        """Finished, but later than its profile allows."""
+        return self.status == "ok" and self.budget_s is not None and self.seconds > self.budget_s
 
 
 def resolve_parameters(nb: course.Notebook, profile: str, overrides: Sequence[tuple[str, str]]) -> dict:
@@ -106,7 +112,7 @@ def time_text(r: Result) -> str:
     """'12.3 / 30', with 'over budget' when a run took longer than its profile allows."""
     if r.budget_s is None:
         return f"{r.seconds:.1f}"
-    over = " **over budget**" if r.seconds > r.budget_s and r.status == "ok" else ""
+    over = " **over budget**" if r.over_budget else ""
     return f"{r.seconds:.1f} / {r.budget_s:g}{over}"
 
 
@@ -122,14 +128,14 @@ def write_summary(results: Sequence[Result], out_dir: Path, profile: str) -> str
         w = csv.writer(f)
         w.writerow(["notebook", "profile", "status", "seconds", "budget_s", "over_budget", "metrics", "error"])
         for r in results:
-            over = r.budget_s is not None and r.seconds > r.budget_s
             w.writerow([r.notebook, profile, r.status, f"{r.seconds:.1f}",
-                        "" if r.budget_s is None else f"{r.budget_s:g}", over, json.dumps(r.metrics), r.error])
+                        "" if r.budget_s is None else f"{r.budget_s:g}", r.over_budget, json.dumps(r.metrics),
+                        r.error])
     lines = ["| notebook | status | seconds / budget | metrics |", "|---|---|---:|---|"]
     for r in results:
         detail = metrics_text(r) if r.status == "ok" else r.error.replace("|", "/")
         lines.append(f"| {r.notebook} | {r.status} | {time_text(r)} | {detail} |")
-    over = [r.notebook for r in results if r.budget_s is not None and r.seconds > r.budget_s and r.status == "ok"]
+    over = [r.notebook for r in results if r.over_budget]
     if over:
         lines.append(f"\nOver budget at the {profile} profile: {', '.join(over)}.")
     table = "\n".join(lines)
