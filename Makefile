@@ -9,7 +9,7 @@ NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 help:
 	@echo "make lab      set up .venv (once) and open the course in JupyterLab"
-	@echo "make test     set up .venv (once) and run every test (unit, lint, ruff, nbval, papermill smoke, student release)"
+	@echo "make test     set up .venv (once) and run every test (unit, lint, ruff, nbval, student release with each smoke run)"
 	@echo "make test-fast  the tests that execute no notebook"
 	@echo "make refresh  re-execute the notebooks in place at the default profile (committed outputs)"
 	@echo "make student  build the student release into build/student/"

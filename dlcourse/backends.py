@@ -60,22 +60,21 @@ def _has_gpu() -> bool:
         return False
 
 
-def _child(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dlcourse.backends")
-    for name in ("model", "data", "out"):
-        parser.add_argument(name)
-    parser.add_argument("epochs", type=int)
-    parser.add_argument("batch_size", type=int)
-    args = parser.parse_args(argv)
+def measure(model_path: str | Path, data_path: str | Path, epochs: int, batch_size: int,
+            out: str | Path | None = None) -> dict:
+    """Load the saved model on the backend Keras runs here, score `x_eval`, train it on `x`, `y` and return
+    what :func:`run` returns (predictions included; also saved to `out` if given). The child process calls
+    this; so does a notebook for the backend it already runs (TensorFlow), which saves a process start."""
     import keras
 
     keras.utils.set_random_seed(0)
-    data = np.load(args.data)
+    data = np.load(data_path)
     with stopwatch.timed() as load:
-        model = keras.models.load_model(args.model)
+        model = keras.models.load_model(model_path)
     with stopwatch.timed() as predict:
         predictions = model.predict(data["x_eval"], batch_size=1024, verbose=0)
-    np.save(args.out, predictions)
+    if out is not None:
+        np.save(out, predictions)
     epoch_s: list[float] = []
 
     class EpochTimes(keras.callbacks.Callback):  # the first epoch also compiles the training step
@@ -86,11 +85,23 @@ def _child(argv: list[str]) -> None:
             epoch_s.append(self.clock.wall_s)
 
     with stopwatch.timed() as fit:
-        history = model.fit(data["x"], data["y"], epochs=args.epochs, batch_size=args.batch_size, verbose=0,
+        history = model.fit(data["x"], data["y"], epochs=epochs, batch_size=batch_size, verbose=0,
                             callbacks=[EpochTimes()])
-    print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "load_s": load.wall_s,
-                      "predict_s": predict.wall_s, "fit_s": fit.wall_s, "epoch_s": epoch_s,
-                      "loss": [float(v) for v in history.history["loss"]]}))
+    return {"backend": keras.backend.backend(), "keras": keras.__version__, "load_s": load.wall_s,
+            "predict_s": predict.wall_s, "fit_s": fit.wall_s, "epoch_s": epoch_s,
+            "loss": [float(v) for v in history.history["loss"]], "predictions": predictions}
+
+
+def _child(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dlcourse.backends")
+    for name in ("model", "data", "out"):
+        parser.add_argument(name)
+    parser.add_argument("epochs", type=int)
+    parser.add_argument("batch_size", type=int)
+    args = parser.parse_args(argv)
+    result = measure(args.model, args.data, args.epochs, args.batch_size, out=args.out)
+    del result["predictions"]
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dlcourse import course
-from dlcourse.tools import kernel
+from dlcourse.tools import kernel, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 # One folder per pytest session (xdist workers share their controller's), so that two sessions at once (say
@@ -146,13 +146,13 @@ def pytest_sessionfinish(session, exitstatus):
               + "\n  ".join(attempts[:20]))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-# `make test` runs on two pytest-xdist workers. Everything that executes one notebook (its papermill smoke
-# run, its student-release run, its nbval cells) is one unit of work for one worker, so that no two runs of
-# a notebook, nor of notebooks that share files under data/generated/, overlap: 02, 03, 12 and 13 share the
-# landing zone and the feature set, and 14 loads the CNN that 06 saves. Other tests go by module, as in
-# xdist's --dist loadscope. (Not --dist loadgroup with xdist_group marks: with pytest 9.2 and xdist 3.8 that
-# silently stops grouping, pytest-dev/pytest-xdist#1386.)
-SHARED_FILES = (("02", "03", "12", "13"), ("06", "14"))
+# `make test` runs on two pytest-xdist workers. Everything that executes one notebook (its smoke run with the
+# student release, its nbval cells) is one unit of work for one worker, so that no two runs of a notebook, nor
+# of notebooks that share files under data/generated/, overlap: 02, 03, 12 and 13 share the landing zone and
+# the feature set, 14 reads that feature set (1,000,000 rows: 02's and 13's) and loads the CNN that 06 saves.
+# Other tests go by module, as in xdist's --dist loadscope. (Not --dist loadgroup with xdist_group marks: with
+# pytest 9.2 and xdist 3.8 that silently stops grouping, pytest-dev/pytest-xdist#1386.)
+SHARED_FILES = (("02", "03", "06", "12", "13", "14"),)
 NOTEBOOK_IN_NODEID = re.compile(r"^notebooks/(\d\d)_\w+\.ipynb::|\[(\d\d)_\w+\]$")
 
 
@@ -163,6 +163,28 @@ def work_unit(nodeid: str) -> str | None:
         return None
     number = found.group(1) or found.group(2)
     return "notebook " + "-".join(next((group for group in SHARED_FILES if number in group), (number,)))
+
+
+def unit_cost(unit: str) -> int:
+    """Seconds a notebook group is budgeted (its notebooks' default runs, plus a smoke run each)."""
+    numbers = unit.removeprefix("notebook ").split("-")
+    return sum(course.find(n).budget_s + runner.SMOKE_BUDGET_S for n in numbers)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The costliest notebook groups first, the tests that run no notebook last: xdist hands out work units in
+    collection order, so a long group started late would finish alone while the other worker idles. The order
+    inside a group (nbval's cells) is kept."""
+    first_seen = {}
+    for i, item in enumerate(items):
+        first_seen.setdefault(work_unit(item.nodeid), i)
+
+    def key(pair):
+        i, item = pair
+        unit = work_unit(item.nodeid)
+        return (0, -unit_cost(unit), first_seen[unit], i) if unit else (1, 0, 0, i)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 
 
 try:

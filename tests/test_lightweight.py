@@ -97,5 +97,8 @@ def test_the_same_model_runs_on_jax(small_cnn, tmp_path):
     assert np.allclose(result["predictions"], model.predict(x[:8], verbose=0), atol=1e-5)
     assert len(result["loss"]) == 2 and np.isfinite(result["loss"]).all()
     assert len(result["epoch_s"]) == 2 and result["epoch_s"][0] > result["epoch_s"][1]  # the first one compiles
+    here = backends.measure(tmp_path / "m.keras", tmp_path / "d.npz", epochs=2, batch_size=16)  # in this process
+    assert here["backend"] == "tensorflow" and len(here["epoch_s"]) == 2
+    assert np.allclose(here["predictions"], result["predictions"], atol=1e-5)
     with pytest.raises(ValueError, match="backend must be jax, torch or tensorflow, got 'mxnet'"):
         backends.run("mxnet", tmp_path / "m.keras", tmp_path / "d.npz", 1, 16)

@@ -103,6 +103,17 @@ def test_a_solution_without_check_and_too_few_exercises_are_caught(good):
     assert any("0 exercises, notebooks from 01 on need at least 3" in p for p in problems)
 
 
+def test_a_lesson_cell_that_needs_an_answer_is_caught(good):
+    def lean_on_the_answer(nb):
+        from dlcourse.tools import lint
+        solution, _ = lint.exercises(nb)[0]
+        answer = nb["cells"][solution]
+        answer["source"] = lint.source(answer).replace("### END SOLUTION", "answer_only = 1\n### END SOLUTION")
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "source": "print(answer_only)", "outputs": [],
+                            "execution_count": len(code_cells(nb)) + 1})
+    assert any("which only the solution in cell" in p for p in good(lean_on_the_answer))
+
+
 def test_a_papermill_unreadable_parameter_line_is_caught(good):
     def ascii_bound(nb):
         cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))

@@ -118,11 +118,13 @@ def test_each_notebooks_runs_are_one_unit_of_work_for_the_parallel_suite():
     from conftest import work_unit
 
     for nb in course.notebooks():
-        ids = [f"tests/test_notebooks_smoke.py::test_smoke_run_is_clean[{nb.id}]",
-               f"tests/test_student_release.py::test_student_notebook_runs_with_only_its_exercise_cells_failing"
+        ids = [f"tests/test_student_release.py::test_smoke_run_of_the_student_release_with_the_answers_played_in"
                f"[{nb.id}]", f"notebooks/{nb.id}.ipynb::Cell 0", f"notebooks/{nb.id}.ipynb::Cell 12"]
         assert len({work_unit(i) for i in ids}) == 1 and work_unit(ids[0]) is not None, nb.id
     assert work_unit("notebooks/02_big_data_preparation.ipynb::Cell 1") == work_unit(
-        "tests/test_notebooks_smoke.py::test_smoke_run_is_clean[13_capstone_fraud_detection]")
+        "tests/test_student_release.py::test_smoke_run_of_the_student_release_with_the_answers_played_in"
+        "[13_capstone_fraud_detection]")
+    assert work_unit("notebooks/14_lightweight_explainable_private.ipynb::Cell 1") == work_unit(
+        "notebooks/02_big_data_preparation.ipynb::Cell 1") == work_unit("notebooks/06_cnn_in_keras.ipynb::Cell 1")
     assert work_unit("notebooks/06_cnn_in_keras.ipynb::Cell 1") != work_unit("notebooks/05_cnn_theory.ipynb::Cell 1")
     assert work_unit("tests/test_cnn.py::test_time_budget_without_stopping") is None

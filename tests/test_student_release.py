@@ -1,4 +1,4 @@
-"""The student release: built by nbgrader, no solution leaks, lessons run, only exercises fail."""
+"""The student release: built by nbgrader, no solution leaks; each notebook's one smoke run (release + answers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import COURSE
 from papermill.iorw import load_notebook_node
 
-from dlcourse import course
+from dlcourse import claims, course, report
 from dlcourse.tools import kernel, lint, release
 
 pytestmark = pytest.mark.slow
@@ -70,15 +70,54 @@ def test_solutions_are_replaced_and_lesson_outputs_kept(student_dir, nb):
 
 
 @pytest.mark.parametrize("nb", COURSE, ids=[nb.id for nb in COURSE])
-def test_student_notebook_runs_with_only_its_exercise_cells_failing(student_dir, nb):
-    student = kernel.with_parameters(load_notebook_node(str(student_dir / nb.path.name)), nb.smoke)
-    kernel.execute(student, course.notebooks_dir(), allow_errors=True)
-    failed = {i for i, c in enumerate(student.cells)
+def test_smoke_run_of_the_student_release_with_the_answers_played_in(student_dir, nb):
+    """The notebook's one smoke-profile run in the suite (nbval runs the defaults): the student release with the
+    master's answers after each exercise (release.student_run_with_answers). Lesson cells run without the
+    answers, every unanswered check fails, every answer passes its full check at the smoke profile, the outputs
+    are clean and the smoke headline metrics hold."""
+    master = nbformat.read(nb.path, as_version=4)
+    student = load_notebook_node(str(student_dir / nb.path.name))
+    combined, roles = release.student_run_with_answers(master, student)
+    combined = kernel.with_parameters(combined, nb.smoke)
+    if len(combined.cells) == len(roles) + 1:  # papermill's injected-parameters cell, right after the defaults
+        injected = next(i for i, c in enumerate(combined.cells) if "injected-parameters" in c.metadata.get("tags", []))
+        roles.insert(injected, release.LESSON)
+    kernel.execute(combined, course.notebooks_dir(), allow_errors=True)
+    failed = {i for i, c in enumerate(combined.cells)
               if any(o.get("output_type") == "error" for o in c.get("outputs", []))}
-    lesson_failures = [i for i in failed if not release.is_exercise_cell(student.cells[i])]
-    assert not lesson_failures, f"{nb.id}: lesson cells {lesson_failures} fail without the answers"
-    for _, check in lint.exercises(student):
-        assert check in failed, f"{nb.id} cell {check}: a check passed without an answer"
+    lesson_failures = [i for i in failed if roles[i] == release.LESSON]
+    assert not lesson_failures, f"{nb.id}: lesson cells {lesson_failures} fail (smoke profile)"
+    answer_failures = [i for i in failed if roles[i] == release.ANSWER]
+    assert not answer_failures, f"{nb.id}: the master's answers fail in cells {answer_failures} (smoke profile)"
+    student_checks = [i for i, c in enumerate(combined.cells)
+                      if roles[i] == release.STUDENT and lint.nbgrader(c).get("grade")]
+    assert len(student_checks) == len(lint.exercises(master))
+    assert all(i in failed for i in student_checks), f"{nb.id}: a check passed without an answer"
+    allowed = {i for i, role in enumerate(roles) if role == release.STUDENT}
+    problems = lint.output_problems(combined, f"{nb.id} (smoke run)", allow_errors_in=allowed)
+    assert not problems, "\n".join(problems)
+    metrics = report.collect(combined)
+    assert metrics, f"{nb.id} publishes no metrics (dlcourse.publish)"
+    smoke_bounds = {name: bound for name, bound in nb.headline.items() if "smoke" in bound}
+    missing = sorted(set(smoke_bounds) - set(metrics))
+    assert not missing, f"{nb.id}: headline metrics with a smoke bound not published: {missing}"
+    assert claims.check_headline(metrics, smoke_bounds, "smoke") == []
+
+
+def test_the_answers_are_played_in_after_each_check():
+    master = nbformat.read(course.find("00").path, as_version=4)
+    student = copy.deepcopy(master)
+    combined, roles = release.student_run_with_answers(master, student)
+    pairs = lint.exercises(master)
+    assert len(combined.cells) == len(master.cells) + 2 * len(pairs)  # 00: one solution cell per exercise
+    for solution, check in pairs:
+        shift = 2 * sum(1 for _, c in pairs if c < check)
+        assert roles[solution + shift] == roles[check + shift] == release.STUDENT
+        assert roles[check + shift + 1: check + shift + 3] == [release.ANSWER, release.ANSWER]
+        assert combined.cells[check + shift + 1].source == master.cells[solution].source
+        assert combined.cells[check + shift + 2].source == master.cells[check].source
+    with pytest.raises(ValueError, match="cell for cell"):
+        release.student_run_with_answers(master, nbformat.v4.new_notebook(cells=student.cells[1:]))
 
 
 def test_dlcourse_check_reports_each_exercise(student_dir):

@@ -13,6 +13,7 @@ equal to what the last `dlcourse refresh` measured, within the notebook's budget
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -158,6 +159,7 @@ def lint_notebook(path: Path) -> list[str]:
         if hit:
             problems.append(f"{where} cell {i}: a machine path ({hit.group(0)}...) in the source")
     problems += _exercise_problems(nb, where, int(path.name[:2]) if NAME.match(path.name) else 0)
+    problems += answer_dependency_problems(nb, where)
     problems += prose_number_problems(nb, where)
     problems += self_check_problems(nb, where)
     for i, c in enumerate(cells):
@@ -190,6 +192,48 @@ def _exercise_problems(nb: Mapping, where: str, number: int) -> list[str]:
                       for c in cells[:first])
         if not heading:
             problems.append(f"{where} cell {first}: exercises must come under an 'Exercises' heading")
+    return problems
+
+
+def _names(code: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds, names it reads) at its top level and inside its functions; IPython magics skipped."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set(), set()
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return bound, read
+
+
+def answer_dependency_problems(nb: Mapping, where: str) -> list[str]:
+    """Lesson cells that read a name which only an exercise's solution defines: students, who have no
+    solution, would see that lesson cell fail (the test suite runs the student release with the answers
+    played in, so it cannot see this)."""
+    problems, defined, only_in_solutions = [], set(), {}
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        bound, read = _names(source(cell))
+        meta = nbgrader(cell)
+        if meta.get("solution"):
+            only_in_solutions.update({name: i for name in bound - defined})
+            continue
+        if not meta.get("grade"):
+            for name in sorted(read & set(only_in_solutions) - bound):
+                problems.append(f"{where} cell {i}: reads {name!r}, which only the solution in cell "
+                                f"{only_in_solutions[name]} defines; students without the answer would see this "
+                                "lesson cell fail")
+        defined |= bound
+        for name in bound:
+            only_in_solutions.pop(name, None)
     return problems
 
 

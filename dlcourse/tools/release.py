@@ -131,3 +131,41 @@ def check_notebook(path: Path | str, profile: str = "smoke",
         elif error is not None and not is_exercise_cell(cell):
             results.append((f"lesson cell {i}", False, f"{error['ename']}: {error['evalue']}"))
     return results
+
+
+# Roles of the cells in :func:`student_run_with_answers`.
+LESSON, STUDENT, ANSWER = "lesson", "student", "answer"
+
+
+def student_run_with_answers(master, student):
+    """One notebook that is the student release run with the master's answers played in: (notebook, roles).
+
+    Every student cell in order; after each exercise's check cell come the master's solution cells of that
+    exercise and its full check (hidden tests included). Run once, it shows both what a student sees (lesson
+    cells pass, each unanswered check fails) and what a teacher needs (each answer passes its check at this
+    profile, the lessons after it run on). Roles: LESSON, STUDENT (a student exercise cell) or ANSWER.
+    Lesson cells that read a name only a solution defines are caught by lint (`answer_dependency_problems`),
+    since here they run after the answer.
+    """
+    if len(master.cells) != len(student.cells):
+        raise ValueError(f"master has {len(master.cells)} cells, the student release {len(student.cells)}: "
+                         "they must match cell for cell")
+    nb = nbformat.from_dict(dict(student, cells=[]))
+    roles: list[str] = []
+    pending: list = []  # the master's solution cells since the last check
+    for m, s in zip(master.cells, student.cells, strict=True):
+        meta = m.get("metadata", {}).get("nbgrader", {})
+        nb.cells.append(s)
+        roles.append(STUDENT if is_exercise_cell(m) and m.cell_type == "code" else LESSON)
+        if m.cell_type != "code":
+            continue
+        if meta.get("solution"):
+            pending.append(m)
+        elif meta.get("grade"):
+            for answer in [*pending, m]:
+                played = nbformat.from_dict(dict(answer, outputs=[], execution_count=None))
+                played.metadata.setdefault("tags", [])  # papermill looks for its parameters tag in every cell
+                nb.cells.append(played)
+                roles.append(ANSWER)
+            pending = []
+    return nb, roles
