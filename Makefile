@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dlcourse-installed
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: lab test test-fast refresh student smoke lint lock clean help
+.PHONY: lab test test-fast refresh student bundle smoke lint lock clean help
 
 help:
 	@echo "make lab      set up .venv (once) and open the course in JupyterLab"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-fast  the tests that execute no notebook"
 	@echo "make refresh  re-execute the notebooks in place at the default profile (committed outputs)"
 	@echo "make student  build the student release into build/student/"
+	@echo "make bundle   build what students get (notebooks, package, their README) into build/bundle/dlcourse-student.zip"
 	@echo "make smoke    dlcourse run --profile smoke: every notebook, summary in build/runs/smoke/"
 	@echo "make lock     requirements.lock anew from the newest versions pyproject.toml allows"
 
@@ -58,6 +59,9 @@ refresh: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/dlcourse student
+
+bundle: $(STAMP)
+	$(BIN)/dlcourse bundle
 
 smoke: $(STAMP)
 	$(BIN)/dlcourse run --profile smoke

@@ -15,11 +15,27 @@ from pathlib import Path
 PROFILES = ("smoke", "default", "full")
 
 
+CATALOG = Path("notebooks") / "course.toml"
+
+
 def root() -> Path:
-    """The course folder: the one holding notebooks/ and data/ (DLCOURSE_ROOT overrides)."""
+    """The course folder: the one holding notebooks/course.toml, notebooks/ and data/.
+
+    DLCOURSE_ROOT if set; else the source tree of this package (a clone, an editable install); else, for a
+    plain `pip install` (a student bundle installed with `make lab`), the working folder or the nearest
+    folder above it that holds notebooks/course.toml: a kernel started in the bundle's notebooks/ finds it.
+    """
     if "DLCOURSE_ROOT" in os.environ:
         return Path(os.environ["DLCOURSE_ROOT"]).resolve()
-    return Path(__file__).resolve().parent.parent
+    source_tree = Path(__file__).resolve().parent.parent
+    if (source_tree / CATALOG).is_file():
+        return source_tree
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CATALOG).is_file():
+            return folder
+    raise FileNotFoundError(f"no {CATALOG} in {here} or a folder above it (nor beside the installed package): "
+                            "run from the course folder (or its notebooks/), or set DLCOURSE_ROOT to it")
 
 
 def notebooks_dir() -> Path:

@@ -103,6 +103,39 @@ def test_a_solution_without_check_and_too_few_exercises_are_caught(good):
     assert any("0 exercises, notebooks from 01 on need at least 3" in p for p in problems)
 
 
+def test_an_unfolded_solution_and_wrong_stated_points_are_caught(good):
+    def unfold_and_misstate(nb):
+        solution, check = lint.exercises(nb)[0]
+        nb["cells"][solution]["metadata"]["jupyter"]["source_hidden"] = False
+        nb["cells"][check]["metadata"]["nbgrader"]["points"] = 3
+    problems = good(unfold_and_misstate)
+    assert any("fold the solution cell (metadata jupyter.source_hidden: true)" in p for p in problems)
+    assert any("the statement says 1 points, nbgrader gives 3" in p for p in problems)
+
+    def no_points(nb):
+        for c in nb["cells"]:
+            if c["cell_type"] == "markdown":
+                c["source"] = lint.source(c).replace("*(1 point)*", "")
+    assert any("say the exercise's points after its bold title, e.g. '*(1 point)*'" in p for p in good(no_points))
+
+
+def test_a_hand_graded_answer_counts_in_the_stated_points_and_must_be_well_formed(good):
+    def add_manual_cell(text, points):
+        def mutate(nb):
+            _, check = lint.exercises(nb)[-1]
+            nb["cells"].insert(check + 1, {
+                "cell_type": "markdown", "source": text, "metadata": {
+                    "jupyter": {"source_hidden": True},
+                    "nbgrader": {"grade": True, "solution": True, "locked": False, "points": points,
+                                 "grade_id": "ex2_why", "schema_version": 3, "task": False}}})
+        return mutate
+    well_formed = "### BEGIN SOLUTION\nBecause.\n### END SOLUTION"
+    assert any("the statement says 1 points, nbgrader gives 2" in p for p in good(add_manual_cell(well_formed, 1)))
+    problems = good(add_manual_cell("Because.", 0))
+    assert any("holds the model answer between ### BEGIN SOLUTION and ### END SOLUTION" in p for p in problems)
+    assert any("a hand-graded answer cell needs its points" in p for p in problems)
+
+
 def test_a_lesson_cell_that_needs_an_answer_is_caught(good):
     def lean_on_the_answer(nb):
         from dlcourse.tools import lint

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import tomllib
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -13,6 +15,9 @@ from dlcourse import claims, course, report
 from dlcourse.tools import kernel, lint, release
 
 pytestmark = pytest.mark.slow
+# Answers that call the course's own helper where an exercise asks for the student's code: each must pass the
+# check a student sees and fail the full one (tests/exercise_shortcuts.toml says which helper each one uses).
+SHORTCUTS = tomllib.loads((Path(__file__).parent / "exercise_shortcuts.toml").read_text())["shortcut"]
 
 
 @pytest.fixture(scope="session")  # session: under xdist, a module's tests are spread over notebook groups
@@ -61,30 +66,42 @@ def test_solutions_are_replaced_and_lesson_outputs_kept(student_dir, nb):
     student = nbformat.read(student_dir / nb.path.name, as_version=4)
     assert len(student.cells) == len(master.cells)
     for m, s in zip(master.cells, student.cells, strict=True):
-        if m.metadata.get("nbgrader", {}).get("solution"):
+        if m.metadata.get("nbgrader", {}).get("solution") and m.cell_type == "code":
             assert "raise NotImplementedError()" in s.source and "# YOUR CODE HERE" in s.source
+        elif m.metadata.get("nbgrader", {}).get("solution"):  # a hand-graded answer: the student writes it
+            assert s.source.strip() == "YOUR ANSWER HERE", s.source
+        if release.is_exercise_cell(m):  # the student's own cells open unfolded
+            assert "source_hidden" not in s.metadata.get("jupyter", {})
         if release.is_exercise_cell(m) and m.cell_type == "code":
             assert s.outputs == [], "exercise outputs must be cleared (they would show the answer)"
         elif m.cell_type == "code":
             assert s.outputs == m.outputs, "lesson outputs must be kept"
 
 
+def shortcuts_of(nb) -> dict[str, str]:
+    """The shortcut answers of a notebook's exercises (tests/exercise_shortcuts.toml), by check grade_id."""
+    return {s["grade_id"]: s["source"] for s in SHORTCUTS if s["notebook"] == nb.number}
+
+
 @pytest.mark.parametrize("nb", COURSE, ids=[nb.id for nb in COURSE])
 def test_smoke_run_of_the_student_release_with_the_answers_played_in(student_dir, nb):
     """The notebook's one smoke-profile run in the suite (nbval runs the defaults): the student release with the
-    master's answers after each exercise (release.student_run_with_answers). Lesson cells run without the
-    answers, every unanswered check fails, every answer passes its full check at the smoke profile, the outputs
-    are clean and the smoke headline metrics hold."""
+    master's answers after each exercise (release.student_run_with_answers), and before them each shortcut of
+    tests/exercise_shortcuts.toml. Lesson cells run without the answers, every unanswered check fails, each
+    shortcut passes the student's check and fails the full one on an assert (the hidden tests catch it), every
+    answer passes its full check at the smoke profile, the outputs are clean and the smoke headline metrics
+    hold."""
     master = nbformat.read(nb.path, as_version=4)
     student = load_notebook_node(str(student_dir / nb.path.name))
-    combined, roles = release.student_run_with_answers(master, student)
+    combined, roles = release.student_run_with_answers(master, student, shortcuts_of(nb))
     combined = kernel.with_parameters(combined, nb.smoke)
     if len(combined.cells) == len(roles) + 1:  # papermill's injected-parameters cell, right after the defaults
         injected = next(i for i, c in enumerate(combined.cells) if "injected-parameters" in c.metadata.get("tags", []))
         roles.insert(injected, release.LESSON)
     kernel.execute(combined, course.notebooks_dir(), allow_errors=True)
-    failed = {i for i, c in enumerate(combined.cells)
-              if any(o.get("output_type") == "error" for o in c.get("outputs", []))}
+    errors = {i: error for i, c in enumerate(combined.cells)
+              if (error := next((o for o in c.get("outputs", []) if o.get("output_type") == "error"), None))}
+    failed = set(errors)
     lesson_failures = [i for i in failed if roles[i] == release.LESSON]
     assert not lesson_failures, f"{nb.id}: lesson cells {lesson_failures} fail (smoke profile)"
     answer_failures = [i for i in failed if roles[i] == release.ANSWER]
@@ -93,7 +110,14 @@ def test_smoke_run_of_the_student_release_with_the_answers_played_in(student_dir
                       if roles[i] == release.STUDENT and lint.nbgrader(c).get("grade")]
     assert len(student_checks) == len(lint.exercises(master))
     assert all(i in failed for i in student_checks), f"{nb.id}: a check passed without an answer"
-    allowed = {i for i, role in enumerate(roles) if role == release.STUDENT}
+    shortcut_failures = {i: errors[i]["evalue"] for i in failed if roles[i] == release.SHORTCUT}
+    assert not shortcut_failures, f"{nb.id}: a shortcut should pass what the student sees: {shortcut_failures}"
+    caught = [i for i, role in enumerate(roles) if role == release.CAUGHT]
+    assert len(caught) == len(shortcuts_of(nb))
+    missed = [lint.nbgrader(combined.cells[i])["grade_id"] for i in caught
+              if errors.get(i, {}).get("ename") != "AssertionError"]
+    assert not missed, f"{nb.id}: the hidden tests of {missed} do not catch the shortcut answer"
+    allowed = {i for i, role in enumerate(roles) if role in (release.STUDENT, release.CAUGHT)}
     problems = lint.output_problems(combined, f"{nb.id} (smoke run)", allow_errors_in=allowed)
     assert not problems, "\n".join(problems)
     metrics = report.collect(combined)
@@ -118,6 +142,29 @@ def test_the_answers_are_played_in_after_each_check():
         assert combined.cells[check + shift + 2].source == master.cells[check].source
     with pytest.raises(ValueError, match="cell for cell"):
         release.student_run_with_answers(master, nbformat.v4.new_notebook(cells=student.cells[1:]))
+
+
+def test_a_shortcut_is_played_in_with_the_students_check_then_the_full_one_before_the_answer():
+    master = nbformat.read(course.find("00").path, as_version=4)
+    (solution, check), _ = lint.exercises(master)
+    grade_id = lint.nbgrader(master.cells[check])["grade_id"]
+    combined, roles = release.student_run_with_answers(master, copy.deepcopy(master), {grade_id: "counts = 1"})
+    after = check + 1
+    assert roles[after:after + 5] == [release.SHORTCUT, release.SHORTCUT, release.CAUGHT, release.ANSWER,
+                                      release.ANSWER]
+    assert combined.cells[after].source == "counts = 1"
+    assert combined.cells[after + 1].source == combined.cells[after + 2].source == master.cells[check].source
+    assert all(c.outputs == [] for c in combined.cells[after:after + 5])
+    with pytest.raises(ValueError, match="no_such_check"):
+        release.student_run_with_answers(master, copy.deepcopy(master), {"no_such_check": "x = 1"})
+
+
+def test_every_shortcut_names_a_check_of_its_notebook():
+    for shortcut in SHORTCUTS:
+        master = nbformat.read(course.find(shortcut["notebook"]).path, as_version=4)
+        checks = {lint.nbgrader(master.cells[c])["grade_id"] for _, c in lint.exercises(master)}
+        assert shortcut["grade_id"] in checks, shortcut
+        assert shortcut["uses"] and shortcut["source"].strip()
 
 
 def test_dlcourse_check_reports_each_exercise(student_dir):

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from dlcourse import course
 
-# Kernel-side machinery rather than a lesson: setup, claims, published results, parameters, the catalog, bars.
-CORE = ("claims", "course", "params", "progress", "report", "session")
+# Kernel-side machinery rather than a lesson: setup, claims, published results, parameters, the catalog, bars,
+# the exercises' checks.
+CORE = ("claims", "course", "exercises", "params", "progress", "report", "session")
 USED_IN = re.compile(r"^Used in notebooks: (\d\d(?:, \d\d)*)\.$", re.M)
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -137,8 +138,9 @@ def module_table() -> str:
         for m in (m for m in modules().values() if m.kind == kind):
             used = ", ".join(users.get(m.name, [])) or "-"
             if kind == "core":
-                used = f"{used}; all through `dlcourse.setup`, `claim`, `publish`" if used != "-" else \
-                    "all through `dlcourse.setup`, `claim`, `publish`"
+                reach = ("check cells through `dlcourse.calls_to`" if m.name == "exercises"
+                         else "all through `dlcourse.setup`, `claim`, `publish`")
+                used = f"{used}; {reach}" if used != "-" else reach
             rows.append(f"| `{m.path}`{note} | {m.summary} | {used} |")
     return "\n".join(rows)
 

@@ -170,17 +170,42 @@ def lint_notebook(path: Path) -> list[str]:
     return problems
 
 
+POINTS = re.compile(r"^\*\*Exercise \d+ [^*]*\*\* \*\((\d+) points?\)\*", re.M)
+
+
+def manual_cells(nb: Mapping) -> list[int]:
+    """The markdown answer cells a teacher grades by hand (nbgrader "manually graded answer")."""
+    return [i for i, c in enumerate(nb["cells"])
+            if c["cell_type"] == "markdown" and nbgrader(c).get("solution") and nbgrader(c).get("grade")]
+
+
 def _exercise_problems(nb: Mapping, where: str, number: int) -> list[str]:
     cells = nb["cells"]
     problems = []
     found = exercises(nb)
-    solutions = [i for i, c in enumerate(cells) if nbgrader(c).get("solution")]
+    solutions = [i for i, c in enumerate(cells) if nbgrader(c).get("solution") and c["cell_type"] == "code"]
     paired = {s for s, _ in found}
     for i in solutions:
         if i not in paired:
             problems.append(f"{where} cell {i}: an exercise solution cell with no check cell after it")
         elif "### BEGIN SOLUTION" not in source(cells[i]):
             problems.append(f"{where} cell {i}: mark the solution with ### BEGIN SOLUTION / ### END SOLUTION")
+    checks = [c for _, c in found]
+    for i in solutions + manual_cells(nb):
+        # a reader who learns alone sees the exercise first: the answer is folded, one click unfolds it
+        if not cells[i].get("metadata", {}).get("jupyter", {}).get("source_hidden"):
+            problems.append(f"{where} cell {i}: fold the solution cell (metadata jupyter.source_hidden: true) so "
+                            "that a reader tries the exercise before seeing the answer")
+    for i in manual_cells(nb):
+        text = source(cells[i])
+        if not (text.startswith("### BEGIN SOLUTION") and text.rstrip().endswith("### END SOLUTION")):
+            problems.append(f"{where} cell {i}: a hand-graded answer cell holds the model answer between "
+                            "### BEGIN SOLUTION and ### END SOLUTION, nothing outside them")
+        if not any(c < i for c in checks):
+            problems.append(f"{where} cell {i}: a hand-graded answer cell must follow its exercise's check cell")
+        if not nbgrader(cells[i]).get("points"):
+            problems.append(f"{where} cell {i}: a hand-graded answer cell needs its points (nbgrader points)")
+    problems += _points_problems(nb, where, found)
     ids = [nbgrader(c)["grade_id"] for c in cells if nbgrader(c).get("grade_id")]
     if len(ids) != len(set(ids)):
         problems.append(f"{where}: nbgrader grade_id values must be unique, got {sorted(ids)}")
@@ -192,6 +217,31 @@ def _exercise_problems(nb: Mapping, where: str, number: int) -> list[str]:
                       for c in cells[:first])
         if not heading:
             problems.append(f"{where} cell {first}: exercises must come under an 'Exercises' heading")
+    return problems
+
+
+def _points_problems(nb: Mapping, where: str, found: list[tuple[int, int]]) -> list[str]:
+    """Each statement says its points ("**Exercise 2 — title.** *(3 points)*"), and they are what nbgrader
+    gives: the check cell's points plus those of the hand-graded cells before the next statement."""
+    cells = nb["cells"]
+    statements = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and
+                  re.search(r"^\*\*Exercise \d+", source(c), re.M)]
+    problems = []
+    for solution, check in found:
+        statement = max((i for i in statements if i < solution), default=None)
+        if statement is None:
+            problems.append(f"{where} cell {solution}: no '**Exercise N — title.**' statement before the solution")
+            continue
+        stated = POINTS.search(source(cells[statement]))
+        following = min((i for i in statements if i > statement), default=len(cells))
+        graded = (nbgrader(cells[check]).get("points", 0)
+                  + sum(nbgrader(cells[i]).get("points", 0) for i in manual_cells(nb) if check < i < following))
+        if stated is None:
+            problems.append(f"{where} cell {statement}: say the exercise's points after its bold title, "
+                            f"e.g. '*({graded} point{'s' if graded != 1 else ''})*'")
+        elif int(stated.group(1)) != graded:
+            problems.append(f"{where} cell {statement}: the statement says {stated.group(1)} points, nbgrader "
+                            f"gives {graded} (check cell {check} and hand-graded cells after it)")
     return problems
 
 

@@ -8,6 +8,8 @@
     dlcourse refresh [NOTEBOOK ...]                 re-execute the masters in place (default profile)
     dlcourse student                                build the student release into build/student/
     dlcourse check build/student/00_welcome_and_setup.ipynb   run a notebook, report each exercise
+    dlcourse bundle                                 the student bundle (notebooks, package) in build/bundle/
+    dlcourse grade SUBMISSIONS                      autograde a class with nbgrader into build/grading/
 
 `run` checks every parameter before any notebook starts; a notebook that fails keeps its partial
 output notebook, and the run carries on with the others unless --stop-on-failure is given. It writes
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlcourse import claims, course, params, report
-from dlcourse.tools import codemap, kernel, lint, release
+from dlcourse.tools import codemap, grading, kernel, lint, release
 
 RUNS_IN = re.compile(r"\*\*Runs in\*\* about \d+ s on an? \d+-core CPU")
 SMOKE_BUDGET_S = 30  # what a smoke run may take on 2 cores (course.toml's aim is 20 s)
@@ -268,9 +270,19 @@ def _parser() -> argparse.ArgumentParser:
     pc = sub.add_parser("check", help="run a (student) notebook at a profile and report each exercise")
     pc.add_argument("path", type=Path)
     pc.add_argument("--profile", default="smoke", choices=course.PROFILES)
+    pc.add_argument("--notebook", help="which notebook of the course the file is (number or id), if its name "
+                    "and contents do not say")
     ps = sub.add_parser("student", help="build the student release (nbgrader) into build/student/")
     ps.add_argument("notebooks", nargs="*")
     ps.add_argument("--out", type=Path)
+    pb = sub.add_parser("bundle", help="the student bundle (student notebooks, package, README) into build/bundle/")
+    pb.add_argument("--out", type=Path)
+    pg = sub.add_parser("grade", help="autograde SUBMISSIONS/<student>/*.ipynb with nbgrader into build/grading/")
+    pg.add_argument("submissions", type=Path)
+    pg.add_argument("--notebooks", nargs="*", help="numbers or ids (default: every notebook handed in)")
+    pg.add_argument("--profile", default="default", choices=("default", "smoke"))
+    pg.add_argument("--out", type=Path, help="the nbgrader course folder to grade in (default build/grading)")
+    pg.add_argument("--no-feedback", action="store_true", help="skip nbgrader's HTML feedback")
     return p
 
 
@@ -296,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "refresh":
             return 0 if all(r.status == "ok" for r in refresh(args.notebooks)) else 1
         elif args.command == "check":
-            results = release.check_notebook(args.path, args.profile)
+            results = release.check_notebook(args.path, args.profile, notebook=args.notebook)
             for name, passed, message in results:
                 print(f"{'PASS' if passed else 'FAIL'}  {name}: {message}")
             print(f"{sum(p for _, p, _ in results)} of {len(results)} checks passed")
@@ -304,7 +316,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "student":
             for path in release.build_student_release(args.out, args.notebooks):
                 print(path)
-    except ValueError as exc:
+        elif args.command == "bundle":
+            folder = release.build_student_bundle(args.out)
+            print(f"{folder}\n{folder}.zip: hand this out (it holds no solution, no hidden test)")
+        elif args.command == "grade":
+            out = args.out or course.root() / "build" / "grading"
+            grades = grading.grade(args.submissions, out, args.notebooks, args.profile, not args.no_feedback)
+            print(grading.write_table(grades, out / "scores.md"))
+            for nb_id, seconds in sorted({(g.notebook, g.seconds) for g in grades}):
+                students = sum(g.notebook == nb_id for g in grades)
+                print(f"{nb_id}: {seconds:.0f} s for {students} student(s)")
+            if waiting := sum(g.by_hand for g in grades):
+                print(f"{waiting:g} points wait for hand grading (the 'why?' answers): open `jupyter lab` in {out}, "
+                      "grade them in nbgrader's Formgrader (menu Nbgrader), then run `nbgrader export` there "
+                      "(a new `dlcourse grade` starts that folder afresh)")
+            print(f"\nscores: {out / 'scores.md'}, {out / 'scores.csv'}; nbgrader's export: {out / 'grades.csv'}; "
+                  f"feedback: {out / 'feedback'}")
+    except (ValueError, FileNotFoundError) as exc:
         print(f"dlcourse: {exc}", file=sys.stderr)
         return 2
     return 0
