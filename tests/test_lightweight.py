@@ -76,6 +76,27 @@ def test_integrated_gradients_are_complete_and_saliency_is_the_gradient(small_cn
         explain.integrated_gradients(model, x[:1], classes[:1], steps=0)
 
 
+def test_complete_integrated_gradients_add_points_only_where_the_sum_misses(small_cnn):
+    model, x = small_cnn
+    classes = model.predict(x[:6], verbose=0).argmax(1)
+    gap = explain.class_score(model, x[:6], classes) - explain.class_score(model, np.zeros_like(x[:6]), classes)
+    found = explain.complete_integrated_gradients(model, x[:6], classes, steps=1, tolerance=1e-3)
+    assert np.all(found.error <= 1e-3)
+    assert np.allclose(np.abs(found.values.sum(axis=(1, 2, 3)) - gap), found.error, atol=1e-6)
+    for i, n in enumerate(found.steps):  # each image's values are plain IG at the points it was given
+        plain = explain.integrated_gradients(model, x[i:i + 1], classes[i:i + 1], steps=int(n))
+        assert np.allclose(found.values[i], plain[0], atol=1e-6)
+        if n > 1:  # and it was given more only because half as many missed
+            half = explain.integrated_gradients(model, x[i:i + 1], classes[i:i + 1], steps=int(n) // 2)
+            assert abs(half.sum() - gap[i]) > 1e-3
+    capped = explain.complete_integrated_gradients(model, x[:6], classes, steps=1, tolerance=1e-9, max_steps=4)
+    assert capped.steps.max() == 4 and np.any(capped.error > 1e-9)  # the cap is reported, not hidden
+    with pytest.raises(ValueError, match="tolerance must be > 0, got 0"):
+        explain.complete_integrated_gradients(model, x[:1], classes[:1], tolerance=0)
+    with pytest.raises(ValueError, match=r"max_steps must be ≥ steps \(32\), got 8"):
+        explain.complete_integrated_gradients(model, x[:1], classes[:1], steps=32, max_steps=8)
+
+
 def test_membership_attack_reads_the_loss_gap():
     rng = np.random.default_rng(0)
     same = privacy.membership_attack(rng.exponential(1, 4000), rng.exponential(1, 4000))
