@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dlcourse.sequences import NYC_MAX_WIND_MPH
+
 KEYS = {"airlines": ("carrier",), "planes": ("tailnum",), "airports": ("faa",), "weather": ("origin", "time_hour")}
 LOCAL_WEATHER_KEY = ("origin", "year", "month", "day", "hour")  # the tempting key: New York's clock hour
 # (flights' column, dimension table, the table's key column)
@@ -42,7 +44,7 @@ SUPPLEMENT_AIRPORTS = pd.DataFrame({
     "tzone": ["America/Puerto_Rico", "America/Puerto_Rico", "America/Puerto_Rico", "America/St_Thomas"],
 })
 WEATHER_COLUMNS = ("temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib")
-MAX_WIND_MPH = 100        # faster sustained winds at these airports are recording errors (the record has 1,048 mph)
+MAX_WIND_MPH = NYC_MAX_WIND_MPH  # faster winds are recording errors (08's cleaning uses the same limit)
 INTERPOLATE_HOURS = 3     # a gap in the weather is filled from its neighbours only if it is at most this long
 NEW_YORK = "America/New_York"
 
