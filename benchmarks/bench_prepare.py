@@ -1,17 +1,21 @@
-"""How fast notebook 02's preparation runs, and how much memory it needs: lines/s and peak RSS.
+"""How fast notebook 02's preparation runs on each engine, how much memory it needs, and whether the engines
+agree: lines/s, peak RSS and an output check.
 
     python benchmarks/bench_prepare.py                 # 1M and 10M transactions
     python benchmarks/bench_prepare.py 1e6 3e6         # any sizes
 
 For each size the landing zone is generated once (250 000 transactions per file = one partition), then
-prepared three ways, each in a fresh child process:
+prepared four ways, each in a fresh child process:
 
 * ``pandas``  -- prepare.prepare_pandas: everything in one process and in memory (sizes up to 2M only);
 * ``dask-threads`` -- prepare.prepare on Dask's threaded scheduler (one process, 2 threads);
-* ``dask-cluster`` -- prepare.prepare on a LocalCluster of 2 worker processes, 1 thread each (notebook 02).
+* ``dask-cluster`` -- prepare.prepare on a LocalCluster of 2 worker processes, 1 thread each (notebook 02);
+* ``duckdb`` -- prepare_duckdb.prepare_duckdb: the same rules in SQL, 2 threads, a 1 GB memory limit.
 
-Peak RSS is sampled every 0.2 s over the child and all its descendants (the workers), added up.
-The table goes to benchmarks/results/prepare.md.
+Peak RSS is sampled every 0.2 s over the child and all its descendants (the workers), added up. Each
+way's report, quarantine and feature set are then compared with the first way's: the same report and
+quarantine line for line, the same feature rows, text and integer columns equal, floats equal to 1e-9
+relative (sums in another order). The table goes to benchmarks/results/prepare.md.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,15 +38,25 @@ PANDAS_MAX = 2_000_000
 
 
 def run_one(mode: str, landing: str, out: str) -> dict:
-    """Prepare `landing` one way, in this (child) process."""
+    """Prepare `landing` one way, in this (child) process; the outputs go to `out` for the comparison."""
     import dask
 
-    from dlcourse import cluster, prepare
+    from dlcourse import cluster, prepare, prepare_duckdb
 
     start = time.perf_counter()
+    steps = {}
     if mode == "pandas":
-        features, _, report = prepare.prepare_pandas(landing)
+        features, quarantined, report = prepare.prepare_pandas(landing)
         rows_in, rows_out = int(report.query("table == 'transactions'")["rows"].sum()), len(features)
+        seconds = time.perf_counter() - start
+        Path(out, "features").mkdir(parents=True, exist_ok=True)
+        features.to_parquet(Path(out, "features", "all.parquet"), index=False)
+        Path(out, "quarantine").mkdir(exist_ok=True)
+        quarantined[quarantined["table"] != "customers"].to_parquet(Path(out, "quarantine", "lines.parquet"))
+        report.to_csv(Path(out, "quality_report.csv"), index=False)
+    elif mode == "duckdb":
+        result = prepare_duckdb.prepare_duckdb(landing, out, threads=2)
+        rows_in, rows_out, seconds, steps = result.rows_in, result.rows_out, result.seconds, result.steps
     else:
         if mode == "dask-cluster":
             with cluster.connect(n_workers=2) as client:
@@ -49,8 +64,8 @@ def run_one(mode: str, landing: str, out: str) -> dict:
         else:
             with dask.config.set(scheduler="threads", num_workers=2):
                 result = prepare.prepare(landing, out, client=None, progress=False)
-        rows_in, rows_out = result.rows_in, result.rows_out
-    return {"seconds": time.perf_counter() - start, "rows_in": rows_in, "rows_out": rows_out}
+        rows_in, rows_out, seconds = result.rows_in, result.rows_out, time.perf_counter() - start
+    return {"seconds": seconds, "rows_in": rows_in, "rows_out": rows_out, "steps": steps}
 
 
 def _tree_rss(pid: int) -> int:
@@ -92,41 +107,61 @@ def main(argv: list[str]) -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_prepare_") as tmp:
         for n in sizes:
-            from dlcourse import bigdata
+            from dlcourse import bigdata, prepare_duckdb
 
             landing = Path(tmp) / f"landing_{n}"
             bigdata.generate_transactions(landing, n, rows_per_file=ROWS_PER_FILE, progress=False)
-            modes = ["pandas"] * (n <= PANDAS_MAX) + ["dask-threads", "dask-cluster"]
+            modes = ["duckdb"] + ["pandas"] * (n <= PANDAS_MAX) + ["dask-threads", "dask-cluster"]
             for mode in modes:
-                r = measure(mode, landing, Path(tmp) / f"out_{n}_{mode}")
+                out = Path(tmp) / f"out_{n}_{mode}"
+                r = measure(mode, landing, out)
+                reference = Path(tmp) / f"out_{n}_{modes[0]}"
+                r["outputs"] = "reference" if mode == modes[0] else prepare_duckdb.compare_outputs(reference, out)
                 rows.append(r | {"n_rows": n, "partitions": -(-n // ROWS_PER_FILE)})
                 print(f"{n:>12,} {mode:<13} {r['seconds']:7.1f} s {r['rows_in'] / r['seconds']:>9,.0f} lines/s "
-                      f"peak RSS {r['peak_rss_mb']:,.0f} MB", flush=True)
+                      f"peak RSS {r['peak_rss_mb']:,.0f} MB, outputs {r['outputs']}", flush=True)
+                if mode != modes[0]:
+                    shutil.rmtree(out)
+            shutil.rmtree(landing)
     write_table(rows)
 
 
+STEPS = ("reference tables", "transactions: read, split, validate, repair", "transactions: duplicates",
+         "events: read, split, validate, repair", "events: duplicates", "features: one sort, windows, write",
+         "quarantine and report", "files")
+
+
 def write_table(rows: list[dict]) -> None:
+    import dask
+    import duckdb
     import numpy
     import pandas
 
     lines = [
-        "# Notebook 02's preparation (`dlcourse.prepare`): speed and memory",
+        "# Notebook 02's preparation on four engines: speed, memory, and the same outputs",
         "",
         "Made by `python benchmarks/bench_prepare.py`. Each run in a fresh process on a generated landing zone",
         f"(default dirt, {ROWS_PER_FILE:,} transactions per file = per partition). *lines/s* counts transaction",
         "lines read (every line ends kept, repaired or quarantined); *peak RSS* adds up the process and its Dask",
-        "workers, sampled every 0.2 s. *load*: the 1-minute load average when the run finished.",
+        "workers, sampled every 0.2 s. *load*: the 1-minute load average when the run finished. *outputs*: the",
+        "report, quarantine and feature set compared with DuckDB's (floats to 1e-9 relative).",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        f"pandas {pandas.__version__}, NumPy {numpy.__version__}; {time.strftime('%Y-%m-%d')}.",
+        f"pandas {pandas.__version__}, NumPy {numpy.__version__}, Dask {dask.__version__}, "
+        f"DuckDB {duckdb.__version__}; {time.strftime('%Y-%m-%d')}.",
         "",
-        "| transactions | partitions | way | seconds | lines/s | feature rows | peak RSS (MB) | load |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| transactions | partitions | way | seconds | lines/s | feature rows | peak RSS (MB) | load | outputs |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(f"| {r['n_rows']:,} | {r['partitions']} | {r['mode']} | {r['seconds']:.1f} | "
                      f"{r['rows_in'] / r['seconds']:,.0f} | {r['rows_out']:,} | {r['peak_rss_mb']:,.0f} | "
-                     f"{r['load']:.1f} |")
+                     f"{r['load']:.1f} | {r['outputs']} |")
+    lines += ["", "Where DuckDB's time goes (seconds per step):", "",
+              "| transactions | " + " | ".join(STEPS) + " |", "|---:|" + "---:|" * len(STEPS)]
+    for r in rows:
+        if r["mode"] == "duckdb":
+            lines.append(f"| {r['n_rows']:,} | " + " | ".join(f"{r['steps'].get(s, 0):.1f}" for s in STEPS) + " |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")

@@ -60,7 +60,7 @@ falls on fraud rows too; the labels themselves (``is_fraud``, ``fraud_pattern``)
 its ``timing``). Rows are made block by block from their own seeded random streams, so the concatenated
 parts do not depend on ``rows_per_file``, ``partitions`` or ``progress``.
 
-Used in notebooks: 01.
+Used in notebooks: 01, 02.
 """
 
 from __future__ import annotations

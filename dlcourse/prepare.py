@@ -11,7 +11,9 @@ Every input line ends in exactly one of three outcomes, and the data-quality rep
 
 The same functions clean a pandas sample (one partition) and the full data on Dask (one partition per
 landing-zone file); :func:`prepare` runs the whole pipeline on a Dask cluster and writes the feature set
-that notebooks 03 and 13 read.
+that notebooks 03 and 13 read. :mod:`dlcourse.prepare_duckdb` runs the same rules in SQL on one machine, with
+the same outputs. Files are read by :mod:`dlcourse.landing`, which flags damaged lines (not UTF-8, a NUL byte,
+cut off) so that they are quarantined too, and reports empty, vanished or changed files in one sentence each.
 
 Used in notebooks: 02, 03, 12, 13, 14.
 """
@@ -20,16 +22,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-from dlcourse import bigdata, stopwatch
+from dlcourse import bigdata, landing, stopwatch
 
 TXN_COLUMNS = bigdata.TRANSACTION_COLUMNS
 HEADER = ",".join(TXN_COLUMNS)
@@ -49,35 +50,21 @@ QUARANTINE_SCHEMA = {"table": "str", "part": "int64", "line_no": "int64", "reaso
 
 
 def read_lines(path: str | Path, part: int = 0) -> pd.DataFrame:
-    """Every line of a text file as it is, with its file number and line number (1 = first line)."""
-    table = pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=["line"], block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False),
-        convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False,
-                                             quoted_strings_can_be_null=False),
-    )
-    lines = table.column("line").to_pandas()
-    return pd.DataFrame({"part": np.int64(part), "line_no": np.arange(1, len(lines) + 1, dtype=np.int64),
-                         "line": lines})
+    """Every line of a text file as it is, with its file number, line number (1 = first line) and the reason
+    the reader already knows it is damaged (not UTF-8, a NUL byte, cut off; see :mod:`dlcourse.landing`)."""
+    return landing.read_part(path, part).to_pandas()
 
 
 def head_lines(path: str | Path, n: int, part: int = 0) -> pd.DataFrame:
     """The first `n` lines of a file, like :func:`read_lines` (for a quick look, or Dask's metadata)."""
-    with open(path, encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for _, line in zip(range(n), f, strict=False)]
-    return pd.DataFrame({"part": np.int64(part), "line_no": np.arange(1, len(lines) + 1, dtype=np.int64),
-                         "line": pd.Series(lines, dtype="str")})
+    with open(path, "rb") as f:
+        data = b"".join(line for _, line in zip(range(n), f, strict=False))
+    return landing.lines_table(data, part).to_pandas()
 
 
-def part_files(landing: str | Path, table: str) -> list[Path]:
+def part_files(landing_dir: str | Path, table: str) -> list[Path]:
     """The landing-zone files of `table` ("transactions" or "events"), in order."""
-    suffix = {"transactions": "csv", "events": "jsonl"}[table]
-    files = sorted((Path(landing) / table).glob(f"part-*.{suffix}"))
-    if not files:
-        raise ValueError(f"landing must hold {table}/part-*.{suffix} files written by bigdata.generate_transactions, "
-                         f"found none in {landing}")
-    return files
+    return [p.path for p in landing.list_parts(landing_dir, table)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,16 +74,22 @@ def part_files(landing: str | Path, table: str) -> list[Path]:
 def split_transactions(raw: pd.DataFrame) -> pd.DataFrame:
     """Split raw CSV lines into the 15 columns (as text); lines that are not 15 fields get a reason.
 
-    The first line of each file is its header and is dropped here (it is not a record).
+    A file's first line is its header and is dropped here (it is not a record); a first line that is not the
+    header is quarantined, and so is a header repeated further down. Lines the reader found damaged keep its
+    reason.
     """
-    raw = raw[raw["line_no"] > 1].reset_index(drop=True)
+    raw = raw[~((raw["line_no"] == 1) & (raw["line"] == HEADER))].reset_index(drop=True)
+    if "reason" not in raw:
+        raw = raw.assign(reason=pd.Series(None, index=raw.index, dtype="str"))
     lines = pa.array(raw["line"], type=pa.string())
     fields = pc.split_pattern(lines, ",")
     n_fields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    good = n_fields == len(TXN_COLUMNS)
-    header = raw["line"].to_numpy() == HEADER
-    reason = np.where(header, "repeated header", np.where(good, None, "broken line: wrong number of fields"))
-    good &= ~header
+    read_reason = raw["reason"].to_numpy(dtype=object)
+    reason = np.select([raw["reason"].notna().to_numpy(), raw["line_no"].to_numpy() == 1,
+                        raw["line"].to_numpy() == HEADER, n_fields != len(TXN_COLUMNS)],
+                       [read_reason, "first line is not the header", "repeated header",
+                        "broken line: wrong number of fields"], default=None)
+    good = reason == None  # noqa: E711 (element-wise on an object array)
     flat = pc.list_flatten(fields.filter(pa.array(good)))
     rows = np.full(len(raw), -1, dtype=np.int64)
     rows[good] = np.arange(int(good.sum()))
@@ -297,13 +290,13 @@ def read_merchants(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"merchant_id": "str", "mcc": "int64"}).set_index("merchant_id")
 
 
-def reference(landing: str | Path) -> tuple[Reference, pd.DataFrame, pd.DataFrame]:
+def reference(landing_dir: str | Path) -> tuple[Reference, pd.DataFrame, pd.DataFrame]:
     """The reference tables of a landing zone: (Reference, quarantined customer lines, customer counts)."""
-    landing = Path(landing)
-    manifest = bigdata.read_manifest(landing)
+    landing_dir = Path(landing_dir)
+    manifest = bigdata.read_manifest(landing_dir)
     end = pd.Timestamp(manifest.parameters["end"])
-    merchants = read_merchants(landing / "merchants.csv")
-    customers, quarantined, counts = clean_customers(landing / "customers.csv", end, merchants)
+    merchants = read_merchants(landing_dir / "merchants.csv")
+    customers, quarantined, counts = clean_customers(landing_dir / "customers.csv", end, merchants)
     return Reference(merchants, customers, end, dict(manifest.parameters["currency_rates"])), quarantined, counts
 
 
@@ -312,16 +305,18 @@ def reference(landing: str | Path) -> tuple[Reference, pd.DataFrame, pd.DataFram
 
 
 def parse_events(raw: pd.DataFrame) -> pd.DataFrame:
-    """Parse JSON lines into flat columns; a line that is not one JSON object gets a reason."""
+    """Parse JSON lines into flat columns; a line that is not one JSON object gets a reason (a line the reader
+    found damaged keeps its reason)."""
     records, reasons = [], []
-    for line in raw["line"].tolist():
+    read_reasons = raw["reason"].tolist() if "reason" in raw else [None] * len(raw)
+    for line, read_reason in zip(raw["line"].tolist(), read_reasons, strict=True):
         try:
-            obj = json.loads(line)
+            obj = json.loads(line) if pd.isna(read_reason) else None
         except ValueError:
             obj = None
         ok = isinstance(obj, dict)
         records.append(obj if ok else {})
-        reasons.append(None if ok else "unparsable JSON")
+        reasons.append(None if ok else read_reason if not pd.isna(read_reason) else "unparsable JSON")
     out = raw.reset_index(drop=True).assign(reason=pd.Series(reasons, dtype="str"))
     for column in ("event_id", "customer_id", "type"):
         out[column] = pd.Series([r.get(column) for r in records], dtype="str")
@@ -463,30 +458,36 @@ class Prepared:
     rows_in: int  # transaction lines read (headers excluded)
     rows_out: int  # feature rows written
     seconds: float
+    problems: list[str] = field(default_factory=list)  # one sentence per damaged file (landing.problems)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step, where the engine measures them
 
     @property
     def rows_per_s(self) -> float:
         return self.rows_in / self.seconds
 
 
-def prepare_pandas(landing: str | Path, parts: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def prepare_pandas(landing_dir: str | Path,
+                   parts: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The whole pipeline in pandas on the first `parts` files: (features, quarantined lines, report).
 
-    For a sample that fits in memory; :func:`prepare` is the same work on Dask.
+    For a sample that fits in memory; :func:`prepare` is the same work on Dask. ``report.attrs["problems"]``
+    holds one sentence per damaged file (empty, gone or changed; :func:`landing.problems`).
     """
-    ref, q_customers, c_customers = reference(landing)
-    txn_files = part_files(landing, "transactions")[:parts]
-    ev_files = part_files(landing, "events")[: len(txn_files)]
-    txn = split_transactions(pd.concat([read_lines(f, i) for i, f in enumerate(txn_files)], ignore_index=True))
+    ref, q_customers, c_customers = reference(landing_dir)
+    txn_parts = landing.list_parts(landing_dir, "transactions")[:parts]
+    ev_parts = landing.list_parts(landing_dir, "events")[: len(txn_parts)]
+    txn = split_transactions(pd.concat([landing.read_part(p).to_pandas() for p in txn_parts], ignore_index=True))
     txn = _dedupe_local(txn, "transaction_id")
     txn = clean_transactions(txn, ref)
-    ev = parse_events(pd.concat([read_lines(f, i) for i, f in enumerate(ev_files)], ignore_index=True))
+    ev = parse_events(pd.concat([landing.read_part(p).to_pandas() for p in ev_parts], ignore_index=True))
     ev = clean_events(_dedupe_local(ev, "event_id"))
     features = add_features(txn[txn["outcome"] != "quarantined"], ev[ev["outcome"] != "quarantined"], ref.customers)
     quarantined = pd.concat([_quarantine_rows("transactions", txn[txn["outcome"] == "quarantined"]),
                              _quarantine_rows("events", ev[ev["outcome"] == "quarantined"]), q_customers])
     lines = {"transactions": len(txn), "events": len(ev), "customers": int(c_customers["rows"].sum())}
     report = quality_report([_count("transactions", txn), _count("events", ev), c_customers], lines)
+    report.attrs["problems"] = landing.problems(txn_parts, txn["part"].value_counts().to_dict()) + \
+        landing.problems(ev_parts, ev["part"].value_counts().to_dict())
     return features, quarantined.reset_index(drop=True), report
 
 
@@ -496,7 +497,7 @@ def _dedupe_local(df: pd.DataFrame, key: str) -> pd.DataFrame:
     return mark_duplicates(df, find_duplicates(repeated[[key, "line", "position"]]))
 
 
-def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: bool = True) -> Prepared:
+def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress: bool = True) -> Prepared:
     """Clean, integrate and featurise the whole landing zone with Dask, out of core; return the report.
 
     Three passes, each streaming partition by partition so memory stays bounded whatever the size:
@@ -506,18 +507,19 @@ def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: boo
     3. staged rows -> duplicates marked, validated, repaired; good rows shuffled by customer -> features.
 
     Writes out_dir/features/ (one Parquet file per partition: the input of notebooks 03 and 13),
-    out_dir/quarantine/ (every quarantined line with its reason) and out_dir/quality_report.csv.
+    out_dir/quarantine/ (every quarantined line with its reason), out_dir/quality_report.csv and
+    out_dir/problems.txt (one sentence per damaged file: empty, gone or changed).
     `client`: a dask.distributed Client (None: Dask's default scheduler).
     """
     import dask.dataframe as dd
 
     clock = stopwatch.Clock()
     out = Path(out_dir)
-    ref, q_customers, c_customers = reference(landing)
-    txn_files, ev_files = part_files(landing, "transactions"), part_files(landing, "events")
+    ref, q_customers, c_customers = reference(landing_dir)
+    txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
     # Dask needs each step's output columns (its "meta"): the same functions on the first lines tell it.
-    head_t = split_transactions(head_lines(txn_files[0], 2000))
-    head_e = parse_events(head_lines(ev_files[0], 2000))
+    head_t = split_transactions(head_lines(txn_parts[0].path, 2000))
+    head_e = parse_events(head_lines(ev_parts[0].path, 2000))
     no_dups = pd.DataFrame({"position": pd.Series([], dtype="int64"), "dup_reason": pd.Series([], dtype="str")})
     meta_t = clean_transactions(mark_duplicates(head_t, no_dups), ref)
     meta_e = clean_events(mark_duplicates(head_e, no_dups))
@@ -526,9 +528,9 @@ def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: boo
     for folder in ("staging", "features", "quarantine"):
         _clear_dir(out / folder)
     staged = [
-        dd.from_map(_read_split, txn_files, range(len(txn_files)), meta=head_t.iloc[:0], enforce_metadata=False)
+        dd.from_map(_read_split, txn_parts, meta=head_t.iloc[:0], enforce_metadata=False)
         .to_parquet(out / "staging" / "transactions", write_index=False, compute=False),
-        dd.from_map(_read_parse, ev_files, range(len(ev_files)), meta=head_e.iloc[:0], enforce_metadata=False)
+        dd.from_map(_read_parse, ev_parts, meta=head_e.iloc[:0], enforce_metadata=False)
         .to_parquet(out / "staging" / "events", write_index=False, compute=False),
     ]
     _compute(client, staged, progress)
@@ -563,9 +565,14 @@ def prepare(landing: str | Path, out_dir: str | Path, client=None, progress: boo
     report = quality_report([t_counts, e_counts, c_customers], lines)
     report.to_csv(out / "quality_report.csv", index=False)
     rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
+    sentences = []
+    for table, parts in (("transactions", txn_parts), ("events", ev_parts)):
+        per_part = dd.read_parquet(out / "staging" / table, columns=["part"])["part"].value_counts().compute()
+        sentences += landing.problems(parts, per_part.to_dict())
+    (out / "problems.txt").write_text("".join(s + "\n" for s in sentences))
     _clear_dir(out / "staging")
     return Prepared(out / "features", out / "quarantine", report, lines["transactions"], rows_out,
-                    clock.wall_s)
+                    clock.wall_s, sentences)
 
 
 def _compute(client, collections: list, progress: bool) -> list:
@@ -597,12 +604,12 @@ def _repeated(staged: Path, key: str) -> pd.DataFrame:
     return rows.compute()
 
 
-def _read_split(path: Path, part: int) -> pd.DataFrame:
-    return split_transactions(read_lines(path, part))
+def _read_split(part: landing.PartFile) -> pd.DataFrame:
+    return split_transactions(landing.read_part(part).to_pandas())
 
 
-def _read_parse(path: Path, part: int) -> pd.DataFrame:
-    return parse_events(read_lines(path, part))
+def _read_parse(part: landing.PartFile) -> pd.DataFrame:
+    return parse_events(landing.read_part(part).to_pandas())
 
 
 def _count_t(df: pd.DataFrame) -> pd.DataFrame:

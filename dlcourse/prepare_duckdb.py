@@ -1,0 +1,412 @@
+"""Notebook 02's preparation in DuckDB: the same rules as :mod:`dlcourse.prepare`, written in SQL, out of core.
+
+:mod:`dlcourse.prepare` teaches each rule in pandas and runs them on Dask; this module runs the *same* rules
+(same reasons, same repairs, same report, same feature set) on DuckDB, a single-node SQL engine that uses
+every core, spills to disk above its memory limit and reads the raw lines straight from Arrow. Three steps:
+
+1. every line of every file (read by :mod:`dlcourse.landing`, damage flagged) is split, typed, validated and
+   repaired in one streaming pass into a table on disk;
+2. the ids alone tell which lines are exact or near duplicates (the first arrival is the record);
+3. the good rows get their per-customer features (window functions over each card holder's history, and
+   an as-of join with the events log) and are written to Parquet with the quarantine and the report.
+
+``benchmarks/bench_prepare.py`` runs it beside pandas and Dask on the same landing zone and checks that the
+outputs are identical.
+
+Used in notebooks: 02.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dlcourse import bigdata, landing, prepare, stopwatch
+
+CHUNK_BYTES = 64 << 20  # raw text handed to DuckDB at once (two chunks are in memory: this one and the next)
+MEMORY_LIMIT = "1GB"  # DuckDB's own limit; with Python and the reference tables the process stays under 2 GiB
+MAX_PARTS = 1 << 16  # a line's position, part * 2^32 + line number, must stay under 2^48 (see _features_sql)
+
+
+def _sql_text(values) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def _one_of(expr: str, values) -> str:
+    """`expr` is one of `values` (a CASE: DuckDB turns a long IN list into a join, slower for a handful)."""
+    whens = " ".join(f"WHEN {_sql_text([v])} THEN true" for v in values)
+    return f"coalesce(CASE {expr} {whens} ELSE false END, false)"
+
+
+def _case(expr: str, mapping: dict[str, str]) -> str:
+    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in mapping.items())
+    return f"CASE {expr} {whens} ELSE {expr} END"
+
+
+def _load(con, table: str, sql: str, parts: list[landing.PartFile], counted: dict[int, int]) -> None:
+    """Run `sql` over the lines of `parts` into `table`, a chunk of files at a time: a second thread reads the
+    next chunk (NumPy and Arrow let go of Python's lock) while DuckDB splits and checks this one on every core."""
+    chunks, size = [[]], 0
+    for p in parts:
+        if size > CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(p)
+        size += p.size
+
+    def read(chunk: list[landing.PartFile]) -> pa.Table:
+        tables = [landing.read_part(p) for p in chunk]
+        counted.update({p.part: t.num_rows for p, t in zip(chunk, tables, strict=True)})
+        return pa.concat_tables([landing.LINES_SCHEMA.empty_table(), *tables])
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        next_chunk = reader.submit(read, chunks[0])
+        for i in range(len(chunks)):
+            lines = next_chunk.result()
+            if i + 1 < len(chunks):
+                next_chunk = reader.submit(read, chunks[i + 1])
+            con.register("raw_lines", lines)
+            con.execute(f"CREATE TABLE {table} AS {sql}" if i == 0 else f"INSERT INTO {table} {sql}")
+            con.unregister("raw_lines")
+            del lines
+
+
+# The text of a line is kept only where it is sure to be quarantined; the others keep a 64-bit hash, enough to
+# tell an exact copy from a near one, and the few duplicates get their text back from the file at the end.
+_LINE_KEPT = ("CASE WHEN pre_reason IS NOT NULL OR clean_reason IS NOT NULL THEN line END AS line, "
+              "hash(line) AS line_hash")
+
+
+def _fetch_lines(parts: list[landing.PartFile], wanted: pd.DataFrame) -> pa.Table:
+    """(part, line_no, line) of the lines listed in `wanted` (part, line_no), read again from their files."""
+    by_number = {p.part: p for p in parts}
+    tables = [landing.LINES_SCHEMA.empty_table().select(["part", "line_no", "line"])]
+    for part, rows in wanted.groupby("part"):
+        lines = landing.read_part(by_number[int(part)]).select(["part", "line_no", "line"])
+        tables.append(lines.take(pa.array(rows["line_no"].to_numpy() - 1)))
+    return pa.concat_tables(tables)
+
+
+def _transactions_sql(ref: prepare.Reference) -> str:
+    """One pass over the raw lines: split, blank, type, validate and repair (everything but duplicates)."""
+    known = sorted(set(ref.merchants["category"].dropna()) | set(bigdata.CATEGORIES))
+    labels = _one_of("fraud_pattern", ["", *bigdata.FRAUD_PATTERNS])
+    rates = " ".join(f"WHEN '{c}' THEN {float(r)!r}" for c, r in ref.rates.items())
+    end = (ref.period_end + pd.Timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    norm = _case(r"regexp_replace(lower(trim(r.category_raw, ' \t\n\r')), '[\s\-]+', '_', 'g')",
+                 prepare.CATEGORY_SYNONYMS)
+    fields = ", ".join(f"nb(f[{i + 2}]) AS {name}" for i, name in enumerate(
+        ("ts_text", "customer_id", "merchant_id", "amount_text", "currency", "category_raw", "channel_raw",
+         "device_raw", "city_raw", "country_raw", "lat_raw", "lon_raw")))
+    return f"""
+    WITH s AS (
+        SELECT part, line_no, line, part * 4294967296 + line_no AS position, string_split(line, ',') AS f,
+               CASE WHEN reason IS NOT NULL THEN reason
+                    WHEN line_no = 1 THEN 'first line is not the header'
+                    WHEN line = '{prepare.HEADER}' THEN 'repeated header'
+                    WHEN len(f) <> {len(prepare.TXN_COLUMNS)} THEN 'broken line: wrong number of fields' END
+                   AS pre_reason
+        FROM raw_lines WHERE NOT (line_no = 1 AND line = '{prepare.HEADER}')
+    ), r AS (
+        SELECT part, line_no, line, position, pre_reason, f[1] AS transaction_id, {fields},
+               f[14] AS is_fraud_text, f[15] AS fraud_pattern
+        FROM s
+    ), t AS (
+        SELECT r.*, m.category AS m_category, m.kind AS m_kind, m.city AS m_city, m.country AS m_country,
+               m.lat AS m_lat, m.lon AS m_lon, m.merchant_id IS NOT NULL AS merchant_known,
+               c.city AS c_city, c.country AS c_country, c.home_lat, c.home_lon,
+               c.customer_id IS NOT NULL AS customer_known,
+               try_strptime(r.ts_text, '%Y-%m-%d %H:%M:%S') AS ts_standard,
+               coalesce(ts_standard, try_strptime(r.ts_text, '%Y-%m-%dT%H:%M:%SZ'),
+                        try_strptime(r.ts_text, '%d/%m/%Y %H:%M'),
+                        CASE WHEN regexp_full_match(r.ts_text, '\\d{{9,11}}')
+                             THEN make_timestamp(CAST(r.ts_text AS BIGINT) * 1000000) END) AS ts,
+               TRY_CAST(r.amount_text AS DOUBLE) AS amount_num,
+               r.amount_text IS NOT NULL AND NOT contains(r.amount_text, '.') AS in_cents,
+               CASE WHEN in_cents THEN amount_num / 100 ELSE amount_num END AS amount,
+               CASE r.currency {rates} END AS rate,
+               round_even(amount / rate, 2) AS amount_eur,
+               CASE WHEN r.category_raw IS NULL THEN NULL WHEN {_one_of('r.category_raw', known)}
+                    THEN r.category_raw ELSE {norm} END AS category_norm,
+               CASE WHEN {_one_of('category_norm', known)} THEN category_norm
+                    ELSE m.category END AS category,
+               coalesce(r.channel_raw IN ('pos', 'contactless', 'atm'), false) AS in_person_raw,
+               coalesce(r.channel_raw, CASE m.kind WHEN 'online' THEN 'online' WHEN 'atm' THEN 'atm'
+                                                   WHEN 'store' THEN 'pos' END) AS channel,
+               in_person_raw OR channel IS DISTINCT FROM 'online' AS in_person,
+               TRY_CAST(r.lat_raw AS DOUBLE) AS lat_num, TRY_CAST(r.lon_raw AS DOUBLE) AS lon_num
+        FROM r LEFT JOIN merchants m ON m.merchant_id = r.merchant_id
+               LEFT JOIN customers c ON c.customer_id = r.customer_id
+    )
+    SELECT part, line_no, position, pre_reason, transaction_id, customer_id, merchant_id, ts AS timestamp,
+           amount_eur, category, channel, coalesce(device_raw, 'unknown') AS device_id,
+           coalesce(city_raw, CASE WHEN in_person THEN m_city ELSE c_city END) AS city,
+           coalesce(country_raw, CASE WHEN in_person THEN m_country ELSE c_country END) AS country,
+           coalesce(lat_num, CASE WHEN in_person THEN m_lat ELSE home_lat END) AS lat,
+           coalesce(lon_num, CASE WHEN in_person THEN m_lon ELSE home_lon END) AS lon,
+           CAST(CASE WHEN is_fraud_text = '1' THEN 1 ELSE 0 END AS TINYINT) AS is_fraud, fraud_pattern,
+           CASE WHEN NOT coalesce(is_fraud_text IN ('0', '1') AND {labels}, false)
+                    THEN 'invalid label'
+                WHEN ts IS NULL THEN 'unparsable timestamp'
+                WHEN ts > TIMESTAMP '{end}' THEN 'timestamp in the future'
+                WHEN customer_id IS NULL THEN 'missing customer_id'
+                WHEN merchant_id IS NULL THEN 'missing merchant_id'
+                WHEN amount_text IS NULL THEN 'missing amount'
+                WHEN currency IS NULL THEN 'missing currency'
+                WHEN rate IS NULL THEN 'unknown currency'
+                WHEN NOT customer_known THEN 'unknown customer'
+                WHEN NOT merchant_known THEN 'unknown merchant'
+                WHEN amount IS NULL THEN 'unparsable amount'
+                WHEN amount < 0 THEN 'negative amount'
+                WHEN amount_eur > {prepare.OUTLIER_EUR} THEN 'outlier amount' END AS clean_reason,
+           (ts_standard IS NULL AND ts IS NOT NULL) OR (in_cents AND amount IS NOT NULL)
+           OR coalesce(currency <> 'EUR', false) OR channel_raw IS NULL OR device_raw IS NULL
+           OR (category_raw IS NULL AND category IS NOT NULL)
+           OR coalesce(category_raw IS NOT NULL AND category <> category_raw, false)
+           OR city_raw IS NULL OR country_raw IS NULL OR lat_num IS NULL OR lon_num IS NULL AS repaired,
+           {_LINE_KEPT}
+    FROM t
+    """
+
+
+def _events_sql() -> str:
+    """One pass over the event lines: parse the JSON once per line, type the time stamp."""
+    return f"""
+    WITH s AS (
+        SELECT part, line_no, line, part * 4294967296 + line_no AS position,
+               CASE WHEN reason IS NOT NULL THEN reason
+                    WHEN NOT CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END
+                        THEN 'unparsable JSON' END AS pre_reason
+        FROM raw_lines
+    ), j AS (
+        SELECT *, CASE WHEN pre_reason IS NULL
+                       THEN json_extract(line, ['$.event_id', '$.customer_id', '$.type', '$.ts']) END AS v
+        FROM s
+    )
+    SELECT part, line_no, position, pre_reason, v[1] ->> '$' AS event_id, v[2] ->> '$' AS customer_id,
+           v[3] ->> '$' AS type, json_type(v[4]) AS ts_type,
+           CASE WHEN ts_type = 'VARCHAR' THEN try_strptime(v[4] ->> '$', '%Y-%m-%dT%H:%M:%SZ')
+                WHEN ts_type IN ('BIGINT', 'UBIGINT', 'DOUBLE')
+                    THEN make_timestamp(CAST(round(CAST(v[4] ->> '$' AS DOUBLE) * 1000) AS BIGINT)) END AS ts,
+           CASE WHEN ts IS NULL THEN 'unparsable timestamp' END AS clean_reason,
+           ts_type IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND ts IS NOT NULL AS repaired,
+           {_LINE_KEPT}
+    FROM j
+    """
+
+
+def _dedupe_sql(table: str, key: str) -> str:
+    """The first arrival of an id is the record; later copies with the same text are exact duplicates, with
+    other text near duplicates (prepare.find_duplicates, in SQL). Only repeated ids are looked at."""
+    return f"""
+    CREATE TABLE {table}_final AS
+    WITH rep AS (SELECT {key} FROM {table} WHERE pre_reason IS NULL GROUP BY {key} HAVING count(*) > 1),
+    c AS (SELECT {key}, line_hash, position FROM {table} SEMI JOIN rep USING ({key}) WHERE pre_reason IS NULL),
+    d AS (
+        SELECT position, CASE WHEN position = min(position) OVER (PARTITION BY {key}, line_hash)
+                              THEN 'near duplicate' ELSE 'exact duplicate' END AS dup_reason
+        FROM c QUALIFY position <> min(position) OVER (PARTITION BY {key})
+    )
+    SELECT t.*, coalesce(t.pre_reason, d.dup_reason, t.clean_reason) AS reason,
+           CASE WHEN coalesce(t.pre_reason, d.dup_reason, t.clean_reason) IS NOT NULL THEN 'quarantined'
+                WHEN t.repaired THEN 'repaired' ELSE 'kept' END AS outcome
+    FROM {table} t LEFT JOIN d USING (position)
+    """
+
+
+def _features_sql() -> str:
+    """Per-transaction features from the holder's own past (prepare.add_features, in SQL).
+
+    One sort does it all: each holder's payments and account events in time order (an event before a payment
+    of the same instant, payments of the same second in arrival order), read by window functions.
+    """
+    kinds = ("password_reset", "device_change", "failed_login")
+    last = ",\n".join(f"last_value(CASE WHEN type = '{kind}' THEN ts END IGNORE NULLS) OVER o AS last_{kind}"
+                       for kind in kinds)
+    since = ",\n".join(f"LEAST(coalesce(epoch(timestamp - last_{kind}) / 3600, 8760), 8760) AS hours_since_{kind}"
+                        for kind in kinds)
+    # the order key: microseconds, then 0 for an event or 1 for a payment, then the line's position (< 2^48)
+    order = "epoch_us({ts})::HUGEINT * {two49} + {rest}"
+    two49, two48 = 1 << 49, 1 << 48
+    # a payment's frame starts at the first key of the second `span` seconds earlier: key - (span_us * 2^49
+    # + 2^48 + position), a bound that DuckDB evaluates row by row
+    hour, day = (span * 1_000_000 * two49 + two48 for span in (3600, 86_400))
+    return f"""
+    WITH g AS (
+        SELECT t.transaction_id, t.timestamp, t.customer_id, t.merchant_id, t.amount_eur, t.category, t.channel,
+               t.device_id, t.city, t.country, t.lat, t.lon, t.is_fraud, t.fraud_pattern, t.position,
+               epoch(t.timestamp)::BIGINT AS secs, c.cid, c.age, c.signup_date, c.segment, c.home_lat, c.home_lon
+        FROM transactions_final t JOIN customers c ON c.customer_id = t.customer_id
+        WHERE t.outcome <> 'quarantined'
+    ),
+    firsts AS (SELECT cid, device_id, min(struct_pack(s := secs, p := position)).p AS first_position
+               FROM g GROUP BY ALL),
+    u AS (
+        SELECT g.*, g.position = f.first_position AS first_of_device, 1 AS is_payment, NULL AS type, NULL AS ts,
+               {order.format(ts="g.timestamp", two49=two49, rest=f"{two48} + g.position")} AS ord
+        FROM g JOIN firsts f USING (cid, device_id)
+        UNION ALL BY NAME
+        SELECT c.cid, e.ts, e.type, {order.format(ts="e.ts", two49=two49, rest="0")} AS ord
+        FROM events_final e JOIN customers c ON c.customer_id = e.customer_id
+        WHERE e.outcome <> 'quarantined' AND e.ts IS NOT NULL AND e.type IN ({_sql_text(kinds)})
+    ),
+    w AS (
+        SELECT *,
+               count(is_payment) OVER (o RANGE BETWEEN {hour} + position PRECEDING AND CURRENT ROW) AS n_1h,
+               count(is_payment) OVER (o RANGE BETWEEN {day} + position PRECEDING AND CURRENT ROW) AS n_24h,
+               last_value(CASE WHEN is_payment = 1 THEN struct_pack(s := secs, lat := lat, lon := lon) END
+                          IGNORE NULLS) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev,
+               sum(amount_eur) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS past_sum,
+               count(amount_eur) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS past_n,
+               {last}
+        FROM u
+        WINDOW o AS (PARTITION BY cid ORDER BY ord)
+        QUALIFY is_payment = 1
+    ),
+    x AS (SELECT *, {_haversine('lat', 'lon', 'prev.lat', 'prev.lon')} AS km FROM w)
+    SELECT transaction_id, timestamp, customer_id, merchant_id, amount_eur, category, channel,
+           device_id, city, country, lat, lon, is_fraud, fraud_pattern,
+           n_1h - 1 AS txn_last_1h, n_24h - 1 AS txn_last_24h,
+           coalesce(CAST(secs - prev.s AS DOUBLE), -1.0) AS seconds_since_prev,
+           coalesce(km, 0.0) AS km_from_prev,
+           coalesce(km / GREATEST((secs - prev.s) / 3600, 1 / 60), 0.0) AS speed_kmh,
+           CASE WHEN past_n > 0 THEN amount_eur / (past_sum / past_n) ELSE 1.0 END AS amount_vs_past_mean,
+           CAST(first_of_device AND channel = 'online' AS TINYINT) AS new_device,
+           {_haversine('lat', 'lon', 'home_lat', 'home_lon')} AS km_from_home,
+           CAST(hour(timestamp) AS TINYINT) AS hour, CAST(hour(timestamp) < 5 AS TINYINT) AS is_night,
+           age, epoch(timestamp - signup_date) / 86400 AS account_days, segment,
+           {since}
+    FROM x
+    """
+
+
+def _haversine(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
+    """bigdata.great_circle_km in SQL, operation for operation."""
+    h = (f"(pow(sin((radians({lat2}) - radians({lat1})) / 2), 2) + cos(radians({lat1})) * cos(radians({lat2})) "
+         f"* pow(sin((radians({lon2}) - radians({lon1})) / 2), 2))")
+    # np.clip(h, 0, 1), keeping a missing value missing (GREATEST and LEAST would skip it)
+    return f"2 * {bigdata.EARTH_RADIUS_KM} * asin(sqrt(CASE WHEN {h} < 0 THEN 0 WHEN {h} > 1 THEN 1 ELSE {h} END))"
+
+
+def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | None = None,
+                   memory_limit: str = MEMORY_LIMIT) -> prepare.Prepared:
+    """Clean, integrate and featurise the whole landing zone with DuckDB; the same outputs as
+    :func:`dlcourse.prepare.prepare`: out_dir/features/ (Parquet), out_dir/quarantine/ (every quarantined line
+    with its reason), out_dir/quality_report.csv and out_dir/problems.txt (one sentence per damaged file)."""
+    import duckdb
+
+    clock = stopwatch.Clock()
+    steps: dict[str, float] = {}
+    lap = [clock.wall_s]
+
+    def done(step: str) -> None:
+        steps[step] = clock.wall_s - lap[0]
+        lap[0] = clock.wall_s
+
+    out = Path(out_dir)
+    for folder in ("features", "quarantine", "work"):
+        _clear(out / folder)
+    ref, q_customers, c_customers = prepare.reference(landing_dir)
+    txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
+    if max(len(txn_parts), len(ev_parts)) > MAX_PARTS:
+        raise ValueError(f"landing_dir may hold at most {MAX_PARTS:,} files per table (a line's position must fit "
+                         f"in 48 bits), got {len(txn_parts):,} transaction and {len(ev_parts):,} event files")
+    con = duckdb.connect()  # in memory, spilling to out/work/spill above memory_limit
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit}'; SET temp_directory = '{out / 'work' / 'spill'}';"
+                    "SET preserve_insertion_order = false; SET enable_progress_bar = false;")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.execute("CREATE MACRO nb(x) AS CASE WHEN x IN ('', 'NA', 'null', 'N/A') THEN NULL ELSE x END")
+        merchants = ref.merchants.reset_index()[["merchant_id", "category", "kind", "city", "country", "lat", "lon"]]
+        customers = ref.customers.reset_index().rename_axis("cid").reset_index()[
+            ["cid", "customer_id", "age", "signup_date", "segment", "city", "country", "home_lat", "home_lon"]]
+        con.register("merchants_df", merchants)
+        con.register("customers_df", customers)
+        con.execute("CREATE TABLE merchants AS SELECT * FROM merchants_df; "
+                    "CREATE TABLE customers AS SELECT * FROM customers_df")
+        done("reference tables")
+        counted: dict[str, dict[int, int]] = {"transactions": {}, "events": {}}
+        for table, parts, sql in (("transactions", txn_parts, _transactions_sql(ref)),
+                                  ("events", ev_parts, _events_sql())):
+            # keep the joins as written: the lines probe, the small reference tables are the build side
+            con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
+            _load(con, table, sql, parts, counted[table])
+            con.execute("RESET disabled_optimizers")
+            done(f"{table}: read, split, validate, repair")
+            con.execute(_dedupe_sql(table, "transaction_id" if table == "transactions" else "event_id"))
+            con.execute(f"DROP TABLE {table}")
+            done(f"{table}: duplicates")
+        con.execute(f"COPY ({_features_sql()}) TO '{out / 'features'}' "
+                    "(FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
+        done("features: one sort, windows, write")
+        for table, parts in (("transactions", txn_parts), ("events", ev_parts)):
+            wanted = con.execute(f"SELECT part, line_no FROM {table}_final "
+                                 "WHERE outcome = 'quarantined' AND line IS NULL").df()
+            con.register(f"{table}_refetched", _fetch_lines(parts, wanted))
+        con.execute(f"""COPY (SELECT 'transactions' AS "table", part, line_no, reason, coalesce(t.line, f.line) AS line
+                              FROM transactions_final t LEFT JOIN transactions_refetched f USING (part, line_no)
+                              WHERE outcome = 'quarantined'
+                              UNION ALL
+                              SELECT 'events', part, line_no, reason, coalesce(t.line, f.line)
+                              FROM events_final t LEFT JOIN events_refetched f USING (part, line_no)
+                              WHERE outcome = 'quarantined')
+                        TO '{out / 'quarantine' / 'lines.parquet'}' (FORMAT parquet)""")
+        counts = [con.execute(f"""SELECT '{table}' AS "table", outcome, coalesce(reason, '') AS reason,
+                                         count(*) AS rows FROM {table}_final GROUP BY ALL""").df()
+                  for table in ("transactions", "events")]
+        per_part = {table: dict(con.execute(f"SELECT part, count(*) FROM {table}_final GROUP BY part").fetchall())
+                    for table in ("transactions", "events")}
+        done("quarantine and report")
+    finally:
+        con.close()
+    q_customers.to_parquet(out / "quarantine" / "customers.parquet", index=False)
+    lines = {"transactions": int(counts[0]["rows"].sum()), "events": int(counts[1]["rows"].sum()),
+             "customers": int(c_customers["rows"].sum())}
+    report = prepare.quality_report([*counts, c_customers], lines)
+    report.to_csv(out / "quality_report.csv", index=False)
+    sentences = landing.problems(txn_parts, per_part["transactions"]) + landing.problems(ev_parts, per_part["events"])
+    (out / "problems.txt").write_text("".join(s + "\n" for s in sentences))
+    shutil.rmtree(out / "work")
+    rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
+    done("files")
+    return prepare.Prepared(out / "features", out / "quarantine", report, lines["transactions"], rows_out,
+                            clock.wall_s, sentences, steps)
+
+
+def compare_outputs(a: str | Path, b: str | Path) -> str:
+    """Compare two preparations written to folders `a` and `b` (by prepare, prepare_duckdb or the benchmark):
+    "identical" when the report and quarantine match line for line and the feature sets row for row (text and
+    integers equal, floats to 1e-9 relative: sums taken in another order), else what differs first."""
+    a, b = Path(a), Path(b)
+    report_a, report_b = (pd.read_csv(d / "quality_report.csv", keep_default_na=False) for d in (a, b))
+    if not report_a.equals(report_b):
+        return "report differs"
+    key = ["table", "part", "line_no"]
+    q_a, q_b = (pd.read_parquet(d / "quarantine", columns=[*key, "reason", "line"]).query("table != 'customers'")
+                .sort_values(key).reset_index(drop=True).astype(str) for d in (a, b))
+    if not q_a.equals(q_b):
+        return "quarantine differs"
+    f_a, f_b = (pd.read_parquet(d / "features").sort_values("transaction_id").reset_index(drop=True) for d in (a, b))
+    if len(f_a) != len(f_b) or list(f_a.columns) != list(f_b.columns):
+        return "feature rows or columns differ"
+    for column in f_a.columns:
+        x, y = f_a[column], f_b[column]
+        if x.dtype.kind == "f":
+            same = np.allclose(x.to_numpy(), y.to_numpy(dtype="float64"), rtol=1e-9, atol=1e-9, equal_nan=True)
+        else:
+            same = (x.isna() == y.isna()).all() and (x[x.notna()].astype(str) == y[x.notna()].astype(str)).all()
+        if not same:
+            return f"feature column {column} differs"
+    return "identical"
+
+
+def _clear(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
