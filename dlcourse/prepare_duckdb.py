@@ -5,13 +5,16 @@
 every core, spills to disk above its memory limit and reads the raw lines straight from Arrow. Three steps:
 
 1. every line of every file (read by :mod:`dlcourse.landing`, damage flagged) is split, typed, validated and
-   repaired in one streaming pass into a table on disk;
-2. the ids alone tell which lines are exact or near duplicates (the first arrival is the record);
-3. the good rows get their per-customer features (window functions over each card holder's history, and
-   an as-of join with the events log) and are written to Parquet with the quarantine and the report.
+   repaired in one streaming pass, a chunk of files at a time, and staged as Parquet in one folder per
+   *customer bucket* (the holder's number modulo the number of buckets, one per 256 MB of raw payments);
+2. the ids alone, with a 64-bit hash of each line, tell which lines are exact or near duplicates (the first
+   arrival is the record); the few duplicates get their text back from their files for the quarantine;
+3. bucket by bucket, the good rows get their per-customer features: one sort of each holder's payments and
+   account events in time order, read by window functions. A bucket's sort fits in memory, so the time
+   grows with the data instead of with the spilling.
 
 ``benchmarks/bench_prepare.py`` runs it beside pandas and Dask on the same landing zone and checks that the
-outputs are identical.
+outputs are identical (:func:`compare_outputs`).
 
 Used in notebooks: 02.
 """
@@ -30,6 +33,7 @@ from dlcourse import bigdata, landing, prepare, stopwatch
 
 CHUNK_BYTES = 64 << 20  # raw text handed to DuckDB at once (two chunks are in memory: this one and the next)
 MEMORY_LIMIT = "1GB"  # DuckDB's own limit; with Python and the reference tables the process stays under 2 GiB
+BUCKET_BYTES = 256 << 20  # raw transaction text per customer bucket: one bucket's features are sorted at once
 MAX_PARTS = 1 << 16  # a line's position, part * 2^32 + line number, must stay under 2^48 (see _features_sql)
 
 
@@ -48,9 +52,10 @@ def _case(expr: str, mapping: dict[str, str]) -> str:
     return f"CASE {expr} {whens} ELSE {expr} END"
 
 
-def _load(con, table: str, sql: str, parts: list[landing.PartFile], counted: dict[int, int]) -> None:
-    """Run `sql` over the lines of `parts` into `table`, a chunk of files at a time: a second thread reads the
-    next chunk (NumPy and Arrow let go of Python's lock) while DuckDB splits and checks this one on every core."""
+def _load(con, sql: str, parts: list[landing.PartFile], counted: dict[int, int], staged: Path) -> None:
+    """Run `sql` over the lines of `parts` and stage the result as Parquet under `staged`, one folder per chunk of
+    files and, inside it, one per customer bucket. A second thread reads the next chunk (NumPy and Arrow let go of
+    Python's lock) while DuckDB splits and checks this one on every core."""
     chunks, size = [[]], 0
     for p in parts:
         if size > CHUNK_BYTES:
@@ -64,6 +69,7 @@ def _load(con, table: str, sql: str, parts: list[landing.PartFile], counted: dic
         counted.update({p.part: t.num_rows for p, t in zip(chunk, tables, strict=True)})
         return pa.concat_tables([landing.LINES_SCHEMA.empty_table(), *tables])
 
+    staged.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=1) as reader:
         next_chunk = reader.submit(read, chunks[0])
         for i in range(len(chunks)):
@@ -71,9 +77,21 @@ def _load(con, table: str, sql: str, parts: list[landing.PartFile], counted: dic
             if i + 1 < len(chunks):
                 next_chunk = reader.submit(read, chunks[i + 1])
             con.register("raw_lines", lines)
-            con.execute(f"CREATE TABLE {table} AS {sql}" if i == 0 else f"INSERT INTO {table} {sql}")
+            con.execute(f"COPY ({sql}) TO '{staged / f'chunk={i}'}' (FORMAT parquet, PARTITION_BY (bucket))")
             con.unregister("raw_lines")
             del lines
+    if not any(staged.glob("*/*/*.parquet")):  # no line at all (every file empty or gone): an empty table
+        con.register("raw_lines", landing.LINES_SCHEMA.empty_table())
+        empty = staged / "chunk=0" / "bucket=0"
+        empty.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY (SELECT * EXCLUDE (bucket) FROM ({sql})) TO '{empty / 'none.parquet'}' (FORMAT parquet)")
+        con.unregister("raw_lines")
+
+
+def _staged_view(con, table: str, staged: Path) -> None:
+    """`{table}_staged`: the staged Parquet of a table, its chunk and bucket read from the folder names."""
+    con.execute(f"""CREATE VIEW {table}_staged AS SELECT * FROM read_parquet('{staged}/*/*/*.parquet',
+                    hive_partitioning = true, hive_types = {{'chunk': INTEGER, 'bucket': INTEGER}})""")
 
 
 # The text of a line is kept only where it is sure to be quarantined; the others keep a 64-bit hash, enough to
@@ -92,7 +110,7 @@ def _fetch_lines(parts: list[landing.PartFile], wanted: pd.DataFrame) -> pa.Tabl
     return pa.concat_tables(tables)
 
 
-def _transactions_sql(ref: prepare.Reference) -> str:
+def _transactions_sql(ref: prepare.Reference, buckets: int) -> str:
     """One pass over the raw lines: split, blank, type, validate and repair (everything but duplicates)."""
     known = sorted(set(ref.merchants["category"].dropna()) | set(bigdata.CATEGORIES))
     labels = _one_of("fraud_pattern", ["", *bigdata.FRAUD_PATTERNS])
@@ -120,7 +138,7 @@ def _transactions_sql(ref: prepare.Reference) -> str:
         SELECT r.*, m.category AS m_category, m.kind AS m_kind, m.city AS m_city, m.country AS m_country,
                m.lat AS m_lat, m.lon AS m_lon, m.merchant_id IS NOT NULL AS merchant_known,
                c.city AS c_city, c.country AS c_country, c.home_lat, c.home_lon,
-               c.customer_id IS NOT NULL AS customer_known,
+               c.customer_id IS NOT NULL AS customer_known, c.cid,
                try_strptime(r.ts_text, '%Y-%m-%d %H:%M:%S') AS ts_standard,
                coalesce(ts_standard, try_strptime(r.ts_text, '%Y-%m-%dT%H:%M:%SZ'),
                         try_strptime(r.ts_text, '%d/%m/%Y %H:%M'),
@@ -169,12 +187,12 @@ def _transactions_sql(ref: prepare.Reference) -> str:
            OR (category_raw IS NULL AND category IS NOT NULL)
            OR coalesce(category_raw IS NOT NULL AND category <> category_raw, false)
            OR city_raw IS NULL OR country_raw IS NULL OR lat_num IS NULL OR lon_num IS NULL AS repaired,
-           {_LINE_KEPT}
+           {_LINE_KEPT}, coalesce(cid % {buckets}, {buckets}) AS bucket
     FROM t
     """
 
 
-def _events_sql() -> str:
+def _events_sql(buckets: int) -> str:
     """One pass over the event lines: parse the JSON once per line, type the time stamp."""
     return f"""
     WITH s AS (
@@ -185,42 +203,46 @@ def _events_sql() -> str:
         FROM raw_lines
     ), j AS (
         SELECT *, CASE WHEN pre_reason IS NULL
-                       THEN json_extract(line, ['$.event_id', '$.customer_id', '$.type', '$.ts']) END AS v
+                       THEN json_extract(line, ['$.event_id', '$.customer_id', '$.type', '$.ts']) END AS v,
+               v[2] ->> '$' AS customer_id
         FROM s
     )
-    SELECT part, line_no, position, pre_reason, v[1] ->> '$' AS event_id, v[2] ->> '$' AS customer_id,
+    SELECT part, line_no, position, pre_reason, v[1] ->> '$' AS event_id, j.customer_id,
            v[3] ->> '$' AS type, json_type(v[4]) AS ts_type,
            CASE WHEN ts_type = 'VARCHAR' THEN try_strptime(v[4] ->> '$', '%Y-%m-%dT%H:%M:%SZ')
                 WHEN ts_type IN ('BIGINT', 'UBIGINT', 'DOUBLE')
                     THEN make_timestamp(CAST(round(CAST(v[4] ->> '$' AS DOUBLE) * 1000) AS BIGINT)) END AS ts,
            CASE WHEN ts IS NULL THEN 'unparsable timestamp' END AS clean_reason,
            ts_type IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND ts IS NOT NULL AS repaired,
-           {_LINE_KEPT}
-    FROM j
+           {_LINE_KEPT}, coalesce(c.cid % {buckets}, {buckets}) AS bucket
+    FROM j LEFT JOIN customers c ON c.customer_id = j.customer_id
     """
 
 
 def _dedupe_sql(table: str, key: str) -> str:
     """The first arrival of an id is the record; later copies with the same text are exact duplicates, with
-    other text near duplicates (prepare.find_duplicates, in SQL). Only repeated ids are looked at."""
+    other text near duplicates (prepare.find_duplicates, in SQL). Only repeated ids are looked at, and only the
+    ids, the line hashes and the positions are read. Then `{table}_final`: each line with its reason and outcome.
+    """
     return f"""
-    CREATE TABLE {table}_final AS
-    WITH rep AS (SELECT {key} FROM {table} WHERE pre_reason IS NULL GROUP BY {key} HAVING count(*) > 1),
-    c AS (SELECT {key}, line_hash, position FROM {table} SEMI JOIN rep USING ({key}) WHERE pre_reason IS NULL),
-    d AS (
-        SELECT position, CASE WHEN position = min(position) OVER (PARTITION BY {key}, line_hash)
-                              THEN 'near duplicate' ELSE 'exact duplicate' END AS dup_reason
-        FROM c QUALIFY position <> min(position) OVER (PARTITION BY {key})
-    )
+    CREATE TABLE {table}_dups AS
+    WITH rep AS (SELECT {key} FROM {table}_staged WHERE pre_reason IS NULL GROUP BY {key} HAVING count(*) > 1),
+    c AS (SELECT {key}, line_hash, position FROM {table}_staged SEMI JOIN rep USING ({key})
+          WHERE pre_reason IS NULL)
+    SELECT position, CASE WHEN position = min(position) OVER (PARTITION BY {key}, line_hash)
+                          THEN 'near duplicate' ELSE 'exact duplicate' END AS dup_reason
+    FROM c QUALIFY position <> min(position) OVER (PARTITION BY {key});
+    CREATE VIEW {table}_final AS
     SELECT t.*, coalesce(t.pre_reason, d.dup_reason, t.clean_reason) AS reason,
            CASE WHEN coalesce(t.pre_reason, d.dup_reason, t.clean_reason) IS NOT NULL THEN 'quarantined'
                 WHEN t.repaired THEN 'repaired' ELSE 'kept' END AS outcome
-    FROM {table} t LEFT JOIN d USING (position)
+    FROM {table}_staged t LEFT JOIN {table}_dups d USING (position)
     """
 
 
-def _features_sql() -> str:
-    """Per-transaction features from the holder's own past (prepare.add_features, in SQL).
+def _features_sql(bucket: int) -> str:
+    """Per-transaction features from the holder's own past (prepare.add_features, in SQL), for the card holders
+    of one bucket (their number modulo the number of buckets), whose sort then fits in memory.
 
     One sort does it all: each holder's payments and account events in time order (an event before a payment
     of the same instant, payments of the same second in arrival order), read by window functions.
@@ -242,7 +264,7 @@ def _features_sql() -> str:
                t.device_id, t.city, t.country, t.lat, t.lon, t.is_fraud, t.fraud_pattern, t.position,
                epoch(t.timestamp)::BIGINT AS secs, c.cid, c.age, c.signup_date, c.segment, c.home_lat, c.home_lon
         FROM transactions_final t JOIN customers c ON c.customer_id = t.customer_id
-        WHERE t.outcome <> 'quarantined'
+        WHERE t.bucket = {bucket} AND t.outcome <> 'quarantined'
     ),
     firsts AS (SELECT cid, device_id, min(struct_pack(s := secs, p := position)).p AS first_position
                FROM g GROUP BY ALL),
@@ -253,7 +275,8 @@ def _features_sql() -> str:
         UNION ALL BY NAME
         SELECT c.cid, e.ts, e.type, {order.format(ts="e.ts", two49=two49, rest="0")} AS ord
         FROM events_final e JOIN customers c ON c.customer_id = e.customer_id
-        WHERE e.outcome <> 'quarantined' AND e.ts IS NOT NULL AND e.type IN ({_sql_text(kinds)})
+        WHERE e.bucket = {bucket} AND e.outcome <> 'quarantined' AND e.ts IS NOT NULL
+              AND e.type IN ({_sql_text(kinds)})
     ),
     w AS (
         SELECT *,
@@ -332,18 +355,20 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
                     "CREATE TABLE customers AS SELECT * FROM customers_df")
         done("reference tables")
         counted: dict[str, dict[int, int]] = {"transactions": {}, "events": {}}
-        for table, parts, sql in (("transactions", txn_parts, _transactions_sql(ref)),
-                                  ("events", ev_parts, _events_sql())):
+        buckets = max(1, -(-sum(p.size for p in txn_parts) // BUCKET_BYTES))
+        for table, parts, sql in (("transactions", txn_parts, _transactions_sql(ref, buckets)),
+                                  ("events", ev_parts, _events_sql(buckets))):
             # keep the joins as written: the lines probe, the small reference tables are the build side
             con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
-            _load(con, table, sql, parts, counted[table])
+            _load(con, sql, parts, counted[table], out / "work" / table)
             con.execute("RESET disabled_optimizers")
+            _staged_view(con, table, out / "work" / table)
             done(f"{table}: read, split, validate, repair")
             con.execute(_dedupe_sql(table, "transaction_id" if table == "transactions" else "event_id"))
-            con.execute(f"DROP TABLE {table}")
             done(f"{table}: duplicates")
-        con.execute(f"COPY ({_features_sql()}) TO '{out / 'features'}' "
-                    "(FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
+        for bucket in range(buckets):
+            con.execute(f"COPY ({_features_sql(bucket)}) TO '{out / 'features' / f'part-{bucket:05d}.parquet'}' "
+                        "(FORMAT parquet)")
         done("features: one sort, windows, write")
         for table, parts in (("transactions", txn_parts), ("events", ev_parts)):
             wanted = con.execute(f"SELECT part, line_no FROM {table}_final "
