@@ -52,7 +52,7 @@ def _case(expr: str, mapping: dict[str, str]) -> str:
     return f"CASE {expr} {whens} ELSE {expr} END"
 
 
-def _load(con, sql: str, parts: list[landing.PartFile], counted: dict[int, int], staged: Path) -> None:
+def _load(con, sql: str, parts: list[landing.PartFile], staged: Path) -> None:
     """Run `sql` over the lines of `parts` and stage the result as Parquet under `staged`, one folder per chunk of
     files and, inside it, one per customer bucket. A second thread reads the next chunk (NumPy and Arrow let go of
     Python's lock) while DuckDB splits and checks this one on every core."""
@@ -65,9 +65,7 @@ def _load(con, sql: str, parts: list[landing.PartFile], counted: dict[int, int],
         size += p.size
 
     def read(chunk: list[landing.PartFile]) -> pa.Table:
-        tables = [landing.read_part(p) for p in chunk]
-        counted.update({p.part: t.num_rows for p, t in zip(chunk, tables, strict=True)})
-        return pa.concat_tables([landing.LINES_SCHEMA.empty_table(), *tables])
+        return pa.concat_tables([landing.LINES_SCHEMA.empty_table(), *(landing.read_part(p) for p in chunk)])
 
     staged.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=1) as reader:
@@ -333,7 +331,7 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
 
     out = Path(out_dir)
     for folder in ("features", "quarantine", "work"):
-        _clear(out / folder)
+        prepare._clear_dir(out / folder)
     ref, q_customers, c_customers = prepare.reference(landing_dir)
     txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
     if max(len(txn_parts), len(ev_parts)) > MAX_PARTS:
@@ -354,13 +352,12 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
         con.execute("CREATE TABLE merchants AS SELECT * FROM merchants_df; "
                     "CREATE TABLE customers AS SELECT * FROM customers_df")
         done("reference tables")
-        counted: dict[str, dict[int, int]] = {"transactions": {}, "events": {}}
         buckets = max(1, -(-sum(p.size for p in txn_parts) // BUCKET_BYTES))
         for table, parts, sql in (("transactions", txn_parts, _transactions_sql(ref, buckets)),
                                   ("events", ev_parts, _events_sql(buckets))):
             # keep the joins as written: the lines probe, the small reference tables are the build side
             con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
-            _load(con, sql, parts, counted[table], out / "work" / table)
+            _load(con, sql, parts, out / "work" / table)
             con.execute("RESET disabled_optimizers")
             _staged_view(con, table, out / "work" / table)
             done(f"{table}: read, split, validate, repair")
@@ -429,9 +426,3 @@ def compare_outputs(a: str | Path, b: str | Path) -> str:
         if not same:
             return f"feature column {column} differs"
     return "identical"
-
-
-def _clear(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
