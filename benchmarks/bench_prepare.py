@@ -3,6 +3,7 @@ agree: lines/s, peak RSS and an output check.
 
     python benchmarks/bench_prepare.py                 # 1M and 10M transactions
     python benchmarks/bench_prepare.py 1e6 3e6         # any sizes
+    python benchmarks/bench_prepare.py 1e7 1e8 --modes duckdb --results benchmarks/results/prepare_scale.md
 
 For each size the landing zone is generated once (250 000 transactions per file = one partition), then
 prepared four ways, each in a fresh child process:
@@ -102,8 +103,19 @@ def measure(mode: str, landing: Path, out: Path) -> dict:
     return result | {"mode": mode, "peak_rss_mb": peak / 2**20, "load": os.getloadavg()[0]}
 
 
+MODES = ("duckdb", "pandas", "dask-threads", "dask-cluster")
+
+
 def main(argv: list[str]) -> None:
-    sizes = [int(float(a)) for a in argv] or list(DEFAULT_SIZES)
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Notebook 02's preparation on several engines.")
+    parser.add_argument("sizes", nargs="*", type=float, help="transactions per landing zone (default: 1e6 1e7)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        help="the ways to run (the first is the reference of the output check)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the table goes")
+    args = parser.parse_args(argv)
+    sizes = [int(a) for a in args.sizes] or list(DEFAULT_SIZES)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_prepare_") as tmp:
         for n in sizes:
@@ -111,7 +123,7 @@ def main(argv: list[str]) -> None:
 
             landing = Path(tmp) / f"landing_{n}"
             bigdata.generate_transactions(landing, n, rows_per_file=ROWS_PER_FILE, progress=False)
-            modes = ["duckdb"] + ["pandas"] * (n <= PANDAS_MAX) + ["dask-threads", "dask-cluster"]
+            modes = [m for m in args.modes if m != "pandas" or n <= PANDAS_MAX]
             for mode in modes:
                 out = Path(tmp) / f"out_{n}_{mode}"
                 r = measure(mode, landing, out)
@@ -123,7 +135,7 @@ def main(argv: list[str]) -> None:
                 if mode != modes[0]:
                     shutil.rmtree(out)
             shutil.rmtree(landing)
-    write_table(rows)
+    write_table(rows, args.results)
 
 
 STEPS = ("reference tables", "transactions: read, split, validate, repair", "transactions: duplicates",
@@ -131,20 +143,20 @@ STEPS = ("reference tables", "transactions: read, split, validate, repair", "tra
          "quarantine and report", "files")
 
 
-def write_table(rows: list[dict]) -> None:
+def write_table(rows: list[dict], results: Path = RESULTS) -> None:
     import dask
     import duckdb
     import numpy
     import pandas
 
     lines = [
-        "# Notebook 02's preparation on four engines: speed, memory, and the same outputs",
+        "# Notebook 02's preparation: speed, memory, and the same outputs on each engine",
         "",
         "Made by `python benchmarks/bench_prepare.py`. Each run in a fresh process on a generated landing zone",
         f"(default dirt, {ROWS_PER_FILE:,} transactions per file = per partition). *lines/s* counts transaction",
         "lines read (every line ends kept, repaired or quarantined); *peak RSS* adds up the process and its Dask",
         "workers, sampled every 0.2 s. *load*: the 1-minute load average when the run finished. *outputs*: the",
-        "report, quarantine and feature set compared with DuckDB's (floats to 1e-9 relative).",
+        "report, quarantine and feature set compared with the first way's (floats to 1e-9 relative).",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
         f"pandas {pandas.__version__}, NumPy {numpy.__version__}, Dask {dask.__version__}, "
@@ -162,9 +174,10 @@ def write_table(rows: list[dict]) -> None:
     for r in rows:
         if r["mode"] == "duckdb":
             lines.append(f"| {r['n_rows']:,} | " + " | ".join(f"{r['steps'].get(s, 0):.1f}" for s in STEPS) + " |")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    results = results.resolve()
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text("\n".join(lines) + "\n")
+    print(f"wrote {results.relative_to(Path.cwd()) if results.is_relative_to(Path.cwd()) else results}")
 
 
 if __name__ == "__main__":

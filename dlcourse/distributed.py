@@ -14,8 +14,8 @@
   MultiWorkerMirroredStrategy and ``keras.callbacks.BackupAndRestore``, writes one JSON line per epoch and
   can crash itself (SIGKILL) after a given epoch; :func:`train_multi_worker` runs a whole cluster of them.
   :func:`patch_keras_for_multi_worker` works around a Keras 3 bug in those workers.
-* Dask: :func:`dask_client` (a client whose local cluster always closes), :func:`peak_memory`,
-  :func:`worker_cpu_seconds`, :func:`spill_metrics` and :func:`held_copies` (data to make a worker spill).
+* Dask workers: :func:`peak_memory` and :func:`worker_cpu_seconds`, read in each worker process (the
+  command-line cluster is :class:`dlcourse.cluster.CommandLineCluster`, the measured runs :mod:`dlcourse.scaling`).
 
 Used in notebooks: 12.
 """
@@ -557,49 +557,9 @@ def _peak_rss() -> int:
 
 
 def peak_memory(client) -> dict[str, int]:
-    """Peak resident memory (bytes) of each Dask worker process over its life so far (VmHWM on Linux)."""
+    """Peak resident memory (bytes) of each Dask worker process since it started, or since
+    :func:`dlcourse.scaling.reset_peak_memory` (VmHWM on Linux)."""
     return client.run(_peak_rss)
-
-
-def _spill_counts(dask_worker) -> dict[str, float]:
-    data = dask_worker.data
-    metrics = getattr(data, "cumulative_metrics", {})
-    return {"spilled_count": metrics.get(("disk-write", "count"), 0),
-            "spilled_bytes": metrics.get(("disk-write", "bytes"), 0),
-            "unspilled_count": metrics.get(("disk-read", "count"), 0),
-            "unspilled_bytes": metrics.get(("disk-read", "bytes"), 0),
-            "on_disk_now_bytes": getattr(data, "spilled_total", (0, 0))[1] if hasattr(data, "spilled_total") else 0,
-            "memory_limit": dask_worker.memory_manager.memory_limit or 0}
-
-
-@contextlib.contextmanager
-def dask_client(scheduler_address: str | None = None, n_workers: int = 2, memory_limit: str = "4GiB") -> Iterator:
-    """:func:`dlcourse.cluster.connect` as a context manager: the client, and the LocalCluster it started (if
-    any), are closed on exit even when the block raised; a cluster given by address is left running."""
-    from dlcourse import cluster
-
-    client = cluster.connect(scheduler_address, n_workers=n_workers, memory_limit=memory_limit)
-    try:
-        yield client
-    finally:
-        local = None if scheduler_address else client.cluster
-        client.close()
-        if local is not None:
-            local.close()
-
-
-def _with_copy(df, copy: int):
-    return df.assign(copy=np.int16(copy))
-
-
-def held_copies(ddf, copies: int):
-    """`copies` distinct copies of a Dask DataFrame (a `copy` column tells them apart, so Dask cannot merge
-    them into one task): a way to give a worker more data to hold than its memory limit allows."""
-    import dask.dataframe as dd
-
-    if copies < 1:
-        raise ValueError(f"copies must be ≥ 1, got {copies}")
-    return dd.concat([ddf.map_partitions(_with_copy, i) for i in range(copies)])
 
 
 def _cpu_seconds() -> float:
@@ -609,16 +569,6 @@ def _cpu_seconds() -> float:
 def worker_cpu_seconds(client) -> dict[str, float]:
     """CPU seconds each Dask worker process has used so far (all its threads)."""
     return client.run(_cpu_seconds)
-
-
-def spill_metrics(client):
-    """Per worker: how many keys and bytes it spilled to disk and read back (its SpillBuffer's counters)."""
-    import pandas as pd
-
-    rows = client.run(_spill_counts)
-    table = pd.DataFrame(rows).T
-    table.index = [f"worker {i}" for i in range(len(table))]
-    return table.astype("int64")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -497,7 +497,8 @@ def _dedupe_local(df: pd.DataFrame, key: str) -> pd.DataFrame:
     return mark_duplicates(df, find_duplicates(repeated[[key, "line", "position"]]))
 
 
-def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress: bool = True) -> Prepared:
+def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress: bool = True,
+            shuffle_method: str = SHUFFLE_METHOD) -> Prepared:
     """Clean, integrate and featurise the whole landing zone with Dask, out of core; return the report.
 
     Three passes, each streaming partition by partition so memory stays bounded whatever the size:
@@ -509,9 +510,14 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
     Writes out_dir/features/ (one Parquet file per partition: the input of notebooks 03 and 13),
     out_dir/quarantine/ (every quarantined line with its reason), out_dir/quality_report.csv and
     out_dir/problems.txt (one sentence per damaged file: empty, gone or changed).
-    `client`: a dask.distributed Client (None: Dask's default scheduler).
+    `client`: a dask.distributed Client (None: Dask's default scheduler). `shuffle_method`: how rows move to
+    their customer's partition, "tasks" (many small tasks) or "p2p" (each worker sends its shards straight to
+    the others and buffers what it receives on disk; needs a distributed client).
     """
     import dask.dataframe as dd
+
+    if shuffle_method not in ("tasks", "p2p"):
+        raise ValueError(f"shuffle_method must be 'tasks' or 'p2p', got {shuffle_method!r}")
 
     clock = stopwatch.Clock()
     out = Path(out_dir)
@@ -544,9 +550,9 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
     ev = ev.map_partitions(clean_events, meta=meta_e.iloc[:0])
     n_parts = txn.npartitions
     good_txn = txn[txn["outcome"] != "quarantined"]
-    good_txn = good_txn.shuffle("customer_id", npartitions=n_parts, shuffle_method=SHUFFLE_METHOD)
+    good_txn = good_txn.shuffle("customer_id", npartitions=n_parts, shuffle_method=shuffle_method)
     good_ev = ev[ev["outcome"] != "quarantined"][["customer_id", "type", "ts"]]
-    good_ev = good_ev.shuffle("customer_id", npartitions=n_parts, shuffle_method=SHUFFLE_METHOD)
+    good_ev = good_ev.shuffle("customer_id", npartitions=n_parts, shuffle_method=shuffle_method)
     features = good_txn.map_partitions(add_features, good_ev, ref.customers, align_dataframes=False,
                                        meta=meta_f.iloc[:0])
     q_meta = _quarantine_rows("transactions", meta_t.iloc[:0])

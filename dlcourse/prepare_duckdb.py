@@ -16,7 +16,7 @@ every core, spills to disk above its memory limit and reads the raw lines straig
 ``benchmarks/bench_prepare.py`` runs it beside pandas and Dask on the same landing zone and checks that the
 outputs are identical (:func:`compare_outputs`).
 
-Used in notebooks: 02.
+Used in notebooks: 02, 12.
 """
 
 from __future__ import annotations

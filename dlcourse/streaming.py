@@ -44,28 +44,23 @@ NEIGHBOURS = 101  # rows around each row whose median event time says what "now"
 
 
 def read_raw(path: str | Path, columns: Sequence[str] | None = None) -> tuple[pa.Table, int]:
-    """One landing-zone CSV file as text, in arrival order: (table of strings, broken lines skipped).
+    """One landing-zone transactions file as text, in arrival order: (table of strings, damaged lines skipped).
 
-    Every field stays a string exactly as it arrived ("NA" and "" included); a line with too few or too
-    many fields is skipped and counted. `columns`: the columns to keep (default: the header's).
+    Every field stays a string exactly as it arrived ("NA" and "" included). The file is read by notebook 02's
+    readers (:func:`dlcourse.landing.read_part`, :func:`dlcourse.prepare.split_transactions`), so a damaged
+    file never stops it: a line with too few or too many fields, bytes that are not UTF-8, a NUL byte, a repeated
+    header or a last line cut off is skipped and counted. `columns`: the columns to keep (default: all 15).
     """
-    import pyarrow.csv as pacsv
+    from dlcourse import landing, prepare
 
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split(",")
-    skipped = 0
-
-    def skip(_row) -> str:
-        nonlocal skipped
-        skipped += 1
-        return "skip"
-
-    table = pacsv.read_csv(
-        path,
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
-                                             strings_can_be_null=False, include_columns=columns),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=skip))
-    return table, skipped
+    names = list(prepare.TXN_COLUMNS if columns is None else columns)
+    unknown = [c for c in names if c not in prepare.TXN_COLUMNS]
+    if unknown:
+        raise ValueError(f"columns must be transaction columns ({', '.join(prepare.TXN_COLUMNS)}), got {unknown}")
+    split = prepare.split_transactions(landing.read_part(path).to_pandas())
+    good = split["reason"].isna()
+    table = pa.Table.from_pandas(split.loc[good, names], preserve_index=False)
+    return table.cast(pa.schema([(name, pa.string()) for name in names])), int((~good).sum())
 
 
 def replay(source, batch_rows: int) -> Iterator[pd.DataFrame]:

@@ -151,6 +151,25 @@ def test_read_raw_accounts_for_every_line(landing):
     assert table.column_names == list(bigdata.TRANSACTION_COLUMNS)
     assert skipped > 0, "the default dirt includes broken lines"
     assert table.num_rows + skipped == manifest.files["transactions/part-00000.csv"]["lines"]
+    assert table.column(0).type == pa.string()
+
+
+def test_read_raw_skips_and_counts_damaged_bytes_instead_of_failing(landing, tmp_path):
+    out, manifest = landing
+    lines = (out / "transactions" / "part-00000.csv").read_bytes().split(b"\n")
+    sound = [i for i, line in enumerate(lines[1:-2], 1) if line.count(b",") == 14 and line != lines[0]]
+    assert lines[-2].count(b",") == 14, "the last line is sound before it is cut off"
+    lines[sound[0]] = lines[sound[0]].replace(b",", b",\xff", 1)  # not UTF-8
+    lines[sound[1]] = lines[sound[1]] + b"\x00"  # a NUL byte
+    damaged = tmp_path / "part-00000.csv"
+    damaged.write_bytes(b"\n".join(lines)[:-1])  # and cut off in the middle of the last line
+    table, skipped = streaming.read_raw(damaged, ["channel", "amount"])
+    _, skipped_before = streaming.read_raw(out / "transactions" / "part-00000.csv")
+    assert table.column_names == ["channel", "amount"]
+    assert skipped == skipped_before + 3
+    assert table.num_rows + skipped == manifest.files["transactions/part-00000.csv"]["lines"]
+    with pytest.raises(ValueError, match=r"columns must be transaction columns .* got \['colour'\]"):
+        streaming.read_raw(damaged, ["amount", "colour"])
 
 
 def test_the_stream_equals_the_batch_groupby_on_dirty_payments(landing):
