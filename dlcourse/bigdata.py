@@ -21,20 +21,33 @@ Part k of ``transactions/`` and of ``events/`` covers the same stretch of time, 
 part by part (notebook 02 does it with Dask). :func:`transaction_schema` explains every column.
 
 **Fraud patterns** (``is_fraud`` = 1; ``fraud_pattern`` names the pattern; notebook 13 learns them).
-About ``fraud_rate`` of all transactions are fraud, shared 35/25/20/20 % between:
+About ``fraud_rate`` (default 0.2 %) of all transactions are fraud, shared 30/20/20/15/15 % between:
 
-* ``card_testing`` -- a stolen card number is tested: a burst of 3-8 online payments of 0.50-2.99 EUR at
-  different online merchants, 10-120 s apart, from one unknown device in a city far from the holder's home.
-* ``account_takeover`` -- the events log shows 0-2 failed logins, a ``password_reset``, a
-  ``device_change`` to an unknown device and a ``login`` from a far city; 2-15 minutes after that login
-  come 1-3 large online purchases (electronics, travel, digital goods, gambling; 8-25 times the holder's
-  usual amount) from that device and city.
-* ``impossible_travel`` -- a cloned card: the holder pays in person at home, and 2-45 minutes later the
-  same card pays in person in a city at least 1000 km away (only the second payment is fraud).
+* ``card_testing`` -- a stolen card number is tested: 2-6 online payments of 1-5 EUR at different online
+  shops, 2-20 minutes apart, then 15-120 minutes later the cash-out, one purchase of 5-15 times the
+  holder's usual amount at a high-risk online shop (electronics, travel, digital goods, gambling); all from
+  one unknown device, the IP in a city far from the holder's home.
+* ``account_takeover`` -- slow: the events log shows 0-2 failed logins, a ``password_reset``, a
+  ``device_change`` to an unknown device and a ``login``; 1-4 days later come 2-4 online purchases 6-30
+  hours apart at high-risk shops, each twice the one before (from 1.5-3 times the holder's usual amount),
+  from that device; the IP is the holder's own city half of the time (a proxy), else a far city.
+* ``card_cloned_abroad`` -- a cloned card used in person in a city at least 1000 km from home, 1-3 times
+  10-90 minutes apart, for 2-5 times what the holder would spend there, while the holder goes on paying at
+  home. Genuine travellers pay far away too: TRIP_RATE trips per payment take a holder to a far city for
+  2-7 days, and most were booked with the card (an online travel payment in the 5 days before leaving).
 * ``night_high_risk`` -- a stolen card used in person between 00:00 and 04:59 (UTC; most holders live
-  in Europe) at an electronics or jewelry store in the holder's city, for 6-15 times their usual amount.
+  in Europe) at an electronics or jewelry store in the holder's city, for 3-10 times their usual amount.
+* ``gift_card_scam`` -- **drift**: a new pattern that begins at DRIFT_START (65 %) of the period and does
+  not exist before it. A phone scammer talks the holder into buying gift cards: 1-3 online payments of
+  100-500 EUR at digital-goods shops, 10-60 minutes apart, from the holder's own device and home city.
+* **A group difference** (documented, for notebook 14): the scam targets older people. A holder aged 65 or
+  more is 8 times as likely to be its victim as a younger holder who pays as often; the other patterns
+  pick holders by how often they pay, whatever their age.
 
-Legitimate look-alikes exist on purpose: people travel, reset passwords, change phones, buy at night.
+Legitimate look-alikes exist on purpose: people travel (and book trips online), reset passwords, change
+phones, buy at night, buy digital goods. An episode lies inside one block of rows (BLOCK_ROWS), so where a
+block spans less time than the episode it is squeezed to fit: above about a million rows a year the slow
+takeover's days shrink (at 10 million to under a day), above about 50 million card testing's hours.
 
 **Dirt** (rates in :class:`Dirt`; notebook 02 finds, repairs or quarantines each item; manifest.json
 counts every one, so a data-quality report can account for every input line):
@@ -80,12 +93,17 @@ import pyarrow.csv as pacsv
 
 from dlcourse import stopwatch
 
+GENERATOR = 2  # bump when the same parameters make other data: cached landing zones are then made anew
 BLOCK_ROWS = 25_000  # transactions made at once: memory is bounded by one block, whatever n_rows
 START = "2025-01-01"  # the first day of the data; timestamps are UTC
 CURRENCY_RATES = {"EUR": 1.0, "USD": 1.08, "GBP": 0.85}  # units of each currency per 1 EUR
 EVENTS_PER_TRANSACTION = 0.3  # background account events per transaction
 TRAVEL_SHARE = 0.03  # in-person payments made in another city than home
 FAR_KM = 1000  # "far": impossible to travel in under an hour
+TRIP_RATE = 0.004  # trips to a far city started per payment (legitimate payments abroad, see _trips)
+TRIP_BOOKED = 0.7  # share of trips booked online with the card in the 5 days before leaving
+DRIFT_START = 0.65  # share of the period after which gift_card_scam appears (a new pattern: drift)
+SCAM_MIN_AGE, SCAM_AGE_WEIGHT = 65, 8  # gift_card_scam picks holders this old this many times as often
 EARTH_RADIUS_KM = 6371  # the mean radius of the haversine formula
 NIGHT_HOURS = 5  # night is 00:00-04:59 UTC
 N_FRAUD_DEVICES = 1000  # the fraudsters' own phones and laptops
@@ -145,10 +163,11 @@ HOURLY_WEIGHTS = (0.3, 0.2, 0.15, 0.1, 0.1, 0.2, 0.5, 1.0, 1.5, 1.8, 2.0, 2.2,
 
 # pattern: (share of fraud rows, fewest and most fraud rows per episode)
 FRAUD_PATTERNS = {
-    "card_testing": (0.35, 3, 8),
-    "account_takeover": (0.25, 1, 3),
-    "impossible_travel": (0.20, 1, 1),
-    "night_high_risk": (0.20, 1, 1),
+    "card_testing": (0.30, 3, 7),
+    "account_takeover": (0.20, 2, 4),
+    "card_cloned_abroad": (0.20, 1, 3),
+    "night_high_risk": (0.15, 1, 1),
+    "gift_card_scam": (0.15, 1, 3),  # all after DRIFT_START, at share / (1 - DRIFT_START) there
 }
 EVENT_TYPES = {  # type: (share of background events, possible "details")
     "login": (0.64, ('{"success":true,"method":"password"}', '{"success":true,"method":"biometric"}')),
@@ -479,6 +498,8 @@ class _World:
         self.cust_spend = rng.lognormal(np.log(25), 0.5, n) * np.take(SEGMENT_SPEND, self.cust_segment)
         activity = np.cumsum(rng.lognormal(0, 1, n))  # some customers pay much more often than others
         self.cust_activity = activity / activity[-1]
+        weight = np.diff(activity, prepend=0.0) * np.where(self.cust_age >= SCAM_MIN_AGE, SCAM_AGE_WEIGHT, 1)
+        self.scam_cdf = np.cumsum(weight) / weight.sum()
 
     def draw_customers(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.minimum(np.searchsorted(self.cust_activity, rng.random(n)), self.n_customers - 1)
@@ -523,6 +544,8 @@ class _World:
         self.online = _Groups.of(zeros, 1, where=kind == 0)
         self.takeover_shops = _Groups.of(zeros, 1, where=(kind == 0) & np.isin(cats[self.merch_cat],
                                                                                 TAKEOVER_CATEGORIES))
+        self.travel_shops = _Groups.of(zeros, 1, where=(kind == 0) & (cats[self.merch_cat] == "travel"))
+        self.gift_shops = _Groups.of(zeros, 1, where=(kind == 0) & (cats[self.merch_cat] == "digital_goods"))
         self.merch_names = self._merchant_names(rng)
 
     def _merchant_names(self, rng: np.random.Generator) -> list[str]:
@@ -594,64 +617,126 @@ def _legit_amounts(world: _World, rng: np.random.Generator, cust: np.ndarray, me
 
 
 def _legit_block(world: _World, block: int) -> dict[str, np.ndarray]:
-    """Legitimate payments of one block, in time order: columns as integer codes."""
+    """Legitimate payments of one block, in time order: columns as integer codes (and under "keep" the rows
+    fraud must not overwrite: the trips' bookings)."""
     r0, r1 = world.rows(block)
     n = r1 - r0
     rng = _rng(world.seed, "legit", block)
     t = world.clock((r0 + np.sort(rng.random(n)) * n) / world.n_rows)
     cust = world.draw_customers(rng, n)
     kind = rng.choice(3, size=n, p=KIND_WEIGHTS)
-    city = np.where(rng.random(n) < TRAVEL_SHARE, rng.choice(len(CITIES), n, p=world.city_weights),
-                    world.cust_city[cust])
+    home = world.cust_city[cust]
+    city = np.where(rng.random(n) < TRAVEL_SHARE, rng.choice(len(CITIES), n, p=world.city_weights), home)
+    away, dest, booking = _trips(world, rng, t, cust)
+    city = np.where(away, dest, city)
     merchant = np.select([kind == 0, kind == 1], [world.online.draw(rng, np.zeros(n, int)),
                                                   world.stores.draw(rng, city)], world.atms.draw(rng, city))
+    merchant[booking] = world.travel_shops.draw(rng, np.zeros(len(booking), int))
+    kind[booking] = 0
     cents = _legit_amounts(world, rng, cust, merchant)
     contactless = (kind == 1) & (cents < 5000) & (rng.random(n) < 0.7)
     channel = np.select([kind == 0, contactless, kind == 1], [0, 2, 1], 3)
     device = 2 * cust + (rng.random(n) < 0.2)  # each holder has two devices, the first used most
-    loc = np.where(kind == 0, world.n_merchants + world.cust_city[cust], merchant)
+    loc = np.where(kind == 0, world.n_merchants + np.where(away, dest, home), merchant)
     return {"t": t, "cust": cust, "merchant": merchant, "cents": cents, "channel": channel, "device": device,
-            "loc": loc, "pattern": np.zeros(n, np.int8)}
+            "loc": loc, "pattern": np.zeros(n, np.int8), "keep": booking}
+
+
+def _trips(world: _World, rng: np.random.Generator, t: np.ndarray,
+           cust: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Holders who fly to a far city for 2-7 days (TRIP_RATE trips per payment): every payment they make
+    there is in that city, online ones from an IP there. Most (TRIP_BOOKED) booked the trip online with the
+    card 1 hour to 5 days before leaving: that row, otherwise one of theirs, becomes the booking.
+
+    Returns (row is abroad, the trip's city, the rows that are bookings)."""
+    n = len(t)
+    travellers = np.unique(world.draw_customers(rng, _stochastic_round(n * TRIP_RATE, rng)))
+    dest = world.far_cities.draw(rng, world.cust_city[travellers])
+    leave = rng.uniform(t[0], t[-1], len(travellers))
+    back = leave + rng.integers(2, 8, len(travellers)) * 86_400
+    booked = rng.random(len(travellers)) < TRIP_BOOKED
+    if len(travellers) == 0:
+        return np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(0, np.int64)
+    trip = np.minimum(np.searchsorted(travellers, cust), len(travellers) - 1)
+    mine = travellers[trip] == cust
+    away = mine & (t >= leave[trip]) & (t < back[trip])
+    went = np.zeros(len(travellers), bool)
+    went[trip[away]] = True  # the trips with a payment abroad
+    before = np.flatnonzero(mine & (t < leave[trip]) & (t >= leave[trip] - 5 * 86_400) & booked[trip] & went[trip])
+    latest_first = before[::-1]  # rows are in time order: the first of each trip here is its last before leaving
+    return away, dest[trip], latest_first[np.unique(trip[latest_first], return_index=True)[1]]
 
 
 def _fraud_device(world: _World, rng: np.random.Generator, n: int) -> np.ndarray:
     return 2 * world.n_customers + rng.integers(0, N_FRAUD_DEVICES, n)
 
 
-def _card_testing(world, rng, rows, slots, sizes, start, lo, hi) -> None:
-    """Bursts of tiny online payments at different shops, from one unknown device in a far city."""
+def _episodes(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the rows of episodes of `sizes` rows: each row's episode and its place in the episode (0, 1, ...)."""
     ep = np.repeat(np.arange(len(sizes)), sizes)
+    return ep, np.arange(len(ep)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+
+def _place(gaps: np.ndarray, sizes: np.ndarray, start: np.ndarray, lo: int, hi: int,
+           lead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Times of the rows of episodes: `gaps` seconds after the row before (a first row's gap is ignored),
+    `lead` seconds after the episode begins at `start` (time for the events that come first). An episode
+    that would end after `hi` begins earlier; one longer than [lo, hi] is squeezed to fit (only at very large
+    n_rows, where a block spans less than a day). Returns (row times, episode begin times)."""
+    ep, within = _episodes(sizes)
+    lead = np.zeros(len(sizes)) if lead is None else lead.astype(float)
+    offsets = _cumsum_within(np.where(within == 0, 0, gaps).astype(float), sizes)
+    length = lead + offsets[np.cumsum(sizes) - 1]
+    span = max(hi - lo, 1)
+    squeeze = np.minimum(1.0, 0.9 * span / np.maximum(length, 1.0))
+    begin = np.clip(start, lo, hi - length * squeeze)
+    t = begin[ep] + (lead[ep] + offsets) * squeeze[ep]
+    return np.clip(t, lo, hi).astype(np.int64), begin.astype(np.int64)
+
+
+def _card_testing(world, rng, rows, slots, sizes, start, lo, hi) -> None:
+    """2-6 probes of 1-5 EUR at different online shops, 2-20 minutes apart, then 15-120 minutes later the
+    cash-out: one purchase of 5-15 times the holder's usual amount at a high-risk online shop; all from one
+    unknown device, the IP in a far city."""
+    ep, within = _episodes(sizes)
+    last = within == sizes[ep] - 1
     cust = world.draw_customers(rng, len(sizes))
     far = world.far_cities.draw(rng, world.cust_city[cust])
-    rows["t"][slots] = np.clip(start[ep] + _cumsum_within(rng.integers(10, 121, len(ep)), sizes), lo, hi)
+    gaps = np.where(last, rng.integers(900, 7201, len(ep)), rng.integers(120, 1201, len(ep)))
+    rows["t"][slots], _ = _place(gaps, sizes, start, lo, hi)
     rows["cust"][slots] = cust[ep]
     shops = world.online.members  # consecutive shops from a random first one: all different
-    within = np.arange(len(ep)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    rows["merchant"][slots] = shops[(rng.integers(0, len(shops), len(sizes))[ep] + within) % len(shops)]
-    rows["cents"][slots] = rng.integers(50, 300, len(ep))
+    probe_shop = shops[(rng.integers(0, len(shops), len(sizes))[ep] + within) % len(shops)]
+    rows["merchant"][slots] = np.where(last, world.takeover_shops.draw(rng, np.zeros(len(ep), int)), probe_shop)
+    cash_out = np.clip(world.cust_spend[cust[ep]] * rng.uniform(5, 15, len(ep)), 30, 5_000)
+    rows["cents"][slots] = np.where(last, np.round(cash_out * 100), rng.integers(100, 501, len(ep))).astype(np.int64)
     rows["channel"][slots] = 0
     rows["device"][slots] = _fraud_device(world, rng, len(sizes))[ep]
     rows["loc"][slots] = world.n_merchants + far[ep]
 
 
 def _account_takeover(world, rng, rows, slots, sizes, start, lo, hi) -> dict[str, np.ndarray]:
-    """Large online purchases from a new device and a far city, minutes after a password reset.
+    """The slow takeover: 1-4 days after the log-in with a new device, 2-4 online purchases 6-30 hours apart,
+    each twice the one before (from 1.5-3 times the holder's usual amount), at high-risk online shops; the IP
+    is the holder's own city half of the time (a proxy), else a far city.
 
-    Returns the events the takeover leaves in the log (failed logins, reset, device change, login).
-    """
-    ep = np.repeat(np.arange(len(sizes)), sizes)
+    Returns the events the takeover leaves in the log (failed logins, reset, device change, login)."""
+    ep, within = _episodes(sizes)
     cust = world.draw_customers(rng, len(sizes))
-    far, device = world.far_cities.draw(rng, world.cust_city[cust]), _fraud_device(world, rng, len(sizes))
-    rows["t"][slots] = np.clip(start[ep] + _cumsum_within(rng.integers(120, 901, len(ep)), sizes), lo, hi)
+    home = world.cust_city[cust]
+    city = np.where(rng.random(len(sizes)) < 0.5, home, world.far_cities.draw(rng, home))
+    device = _fraud_device(world, rng, len(sizes))
+    lead = rng.integers(86_400, 4 * 86_400 + 1, len(sizes))
+    rows["t"][slots], login = _place(rng.integers(6 * 3600, 30 * 3600 + 1, len(ep)), sizes, start, lo, hi, lead)
     rows["cust"][slots] = cust[ep]
     rows["merchant"][slots] = world.takeover_shops.draw(rng, np.zeros(len(ep), int))
-    eur = np.clip(world.cust_spend[cust[ep]] * rng.uniform(8, 25, len(ep)), 150, 8_000)
+    eur = np.clip(world.cust_spend[cust[ep]] * rng.uniform(1.5, 3, len(sizes))[ep] * 2.0 ** within, 20, 8_000)
     rows["cents"][slots] = np.round(eur * 100).astype(np.int64)
-    rows["channel"][slots], rows["device"][slots], rows["loc"][slots] = 0, device[ep], world.n_merchants + far[ep]
-    return _takeover_events(world, rng, cust, device, far, start, lo, hi)
+    rows["channel"][slots], rows["device"][slots], rows["loc"][slots] = 0, device[ep], world.n_merchants + city[ep]
+    return _takeover_events(world, rng, cust, device, city, login + 1800, lo, hi)
 
 
-def _takeover_events(world, rng, cust, device, far, login, lo, hi) -> dict[str, np.ndarray]:
+def _takeover_events(world, rng, cust, device, city, login, lo, hi) -> dict[str, np.ndarray]:
     """Per episode: 0-2 failed logins, a password reset, a device change, then the fraudster's login."""
     n = len(cust)
     reset = login - rng.integers(600, 1801, n)
@@ -662,22 +747,21 @@ def _takeover_events(world, rng, cust, device, far, login, lo, hi) -> dict[str, 
     names = ["failed_login"] * len(failed) + ["password_reset"] * n + ["device_change"] * n + ["login"] * n
     kind = np.array([list(EVENT_TYPES).index(name) for name in names], dtype=np.int64)
     return {"t": np.clip(t, lo, hi), "cust": cust[ep], "type": kind, "device": device[ep],
-            "previous": 2 * cust[ep], "city": far[ep], "detail": world.detail_groups.start[kind]}
+            "previous": 2 * cust[ep], "city": city[ep], "detail": world.detail_groups.start[kind]}
 
 
-def _impossible_travel(world, rng, rows, slots, sizes, start, lo, hi) -> None:
-    """A payment at home, then 2-45 minutes later one in person at least FAR_KM away (the fraud)."""
-    home_slot, far_slot = slots[0::2], slots[1::2]
+def _card_cloned_abroad(world, rng, rows, slots, sizes, start, lo, hi) -> None:
+    """A cloned card used in person in a far city, 1-3 times 10-90 minutes apart, for 2-5 times what the
+    holder would spend at that store, while the holder goes on paying at home. Holders on a trip pay far
+    away too (see _legit_block): a single payment abroad looks like travel."""
+    ep, _ = _episodes(sizes)
     cust = world.draw_customers(rng, len(sizes))
-    home = world.cust_city[cust]
-    far = world.far_cities.draw(rng, home)
-    for slot, when, city in ((home_slot, start, home), (far_slot, start + rng.integers(120, 2701, len(cust)), far)):
-        merchant = world.stores.draw(rng, city)
-        rows["t"][slot] = np.clip(when, lo, hi)
-        rows["cust"][slot], rows["merchant"][slot], rows["loc"][slot] = cust, merchant, merchant
-        rows["cents"][slot] = _legit_amounts(world, rng, cust, merchant)
-        rows["channel"][slot] = 1
-    rows["pattern"][home_slot] = 0  # the holder's own payment stays legitimate
+    far = world.far_cities.draw(rng, world.cust_city[cust])
+    rows["t"][slots], _ = _place(rng.integers(600, 5401, len(ep)), sizes, start, lo, hi)
+    merchant = world.stores.draw(rng, far[ep])
+    rows["cust"][slots], rows["merchant"][slots], rows["loc"][slots] = cust[ep], merchant, merchant
+    rows["cents"][slots] = _legit_amounts(world, rng, cust[ep], merchant) * rng.integers(2, 6, len(ep))
+    rows["channel"][slots] = 1
 
 
 def _night_high_risk(world, rng, rows, slots) -> None:
@@ -685,9 +769,24 @@ def _night_high_risk(world, rng, rows, slots) -> None:
     cust = rows["cust"][slots]
     merchant = world.night_stores.draw(rng, world.cust_city[cust])
     factor = np.array([f for _, f in CATEGORIES.values()])[world.merch_cat[merchant]]
-    eur = np.clip(world.cust_spend[cust] * factor * rng.uniform(6, 15, len(slots)), 100, 9_000)
+    eur = np.clip(world.cust_spend[cust] * factor * rng.uniform(3, 10, len(slots)), 100, 9_000)
     rows["merchant"][slots], rows["loc"][slots], rows["channel"][slots] = merchant, merchant, 1
     rows["cents"][slots] = np.round(eur * 100).astype(np.int64)
+
+
+def _gift_card_scam(world, rng, rows, slots, sizes, start, lo, hi) -> None:
+    """A phone scam that begins at DRIFT_START of the period: the holder is talked into buying gift cards,
+    1-3 online payments of 100-500 EUR at digital-goods shops 10-60 minutes apart, from their own usual
+    device and home city. It targets older people: a holder of SCAM_MIN_AGE or more is SCAM_AGE_WEIGHT
+    times as likely to be chosen as a younger one who pays as often."""
+    ep, _ = _episodes(sizes)
+    cust = np.minimum(np.searchsorted(world.scam_cdf, rng.random(len(sizes))), world.n_customers - 1)
+    rows["t"][slots], _ = _place(rng.integers(600, 3601, len(ep)), sizes, start, lo, hi)
+    rows["cust"][slots] = cust[ep]
+    rows["merchant"][slots] = world.gift_shops.draw(rng, np.zeros(len(ep), int))
+    rows["cents"][slots] = rng.integers(100, 501, len(ep)) * 100
+    rows["channel"][slots], rows["device"][slots] = 0, 2 * cust[ep]
+    rows["loc"][slots] = world.n_merchants + world.cust_city[cust[ep]]
 
 
 def _add_fraud(world: _World, block: int, rows: dict) -> tuple[dict, dict]:
@@ -705,27 +804,27 @@ def _add_fraud(world: _World, block: int, rows: dict) -> tuple[dict, dict]:
     rows["pattern"][chosen] = list(FRAUD_PATTERNS).index("night_high_risk") + 1
     counts["night_high_risk"] |= {"rows": len(chosen), "episodes": len(chosen)}
     # the other patterns overwrite randomly chosen other rows, episode by episode
-    free = rng.permutation(np.setdiff1d(np.arange(n), chosen))
+    free = rng.permutation(np.setdiff1d(np.arange(n), np.concatenate([chosen, rows["keep"]])))
     used, events = 0, {}
+    drift_row = DRIFT_START * world.n_rows
+    makers = {"card_testing": _card_testing, "account_takeover": _account_takeover,
+              "card_cloned_abroad": _card_cloned_abroad, "gift_card_scam": _gift_card_scam}
     for code, (name, (share, low, high)) in enumerate(FRAUD_PATTERNS.items(), start=1):
         if name == "night_high_risk":
             continue
-        episodes = _stochastic_round(world.fraud_rate * share * n / ((low + high) / 2), rng)
+        first = r0 if name != "gift_card_scam" else min(max(r0, drift_row), r1)  # the scam starts late
+        rate = share if name != "gift_card_scam" else share / (1 - DRIFT_START)  # ... at a higher rate
+        episodes = _stochastic_round(world.fraud_rate * rate * (r1 - first) / ((low + high) / 2), rng)
         sizes = rng.integers(low, high + 1, episodes)
-        slots_per = sizes * 2 if name == "impossible_travel" else sizes  # impossible travel: home + far
-        keep = np.cumsum(slots_per) <= len(free) - used  # a tiny block may not fit them all
-        sizes, slots_per = sizes[keep], slots_per[keep]
-        slots = free[used:used + slots_per.sum()]
-        used += slots_per.sum()
-        start = world.clock(rng.uniform(r0, r1, len(sizes)) / world.n_rows)
+        keep = np.cumsum(sizes) <= len(free) - used  # a tiny block may not fit them all
+        sizes = sizes[keep]
+        slots = free[used:used + sizes.sum()]
+        used += sizes.sum()
+        start = world.clock(rng.uniform(first, r1, len(sizes)) / world.n_rows)
         rows["pattern"][slots] = code
-        args = (world, rng, rows, slots, sizes, start, lo, hi)
-        if name == "card_testing":
-            _card_testing(*args)
-        elif name == "account_takeover":
-            events = _account_takeover(*args)
-        else:
-            _impossible_travel(*args)
+        made = makers[name](world, rng, rows, slots, sizes, start, lo, hi)
+        if name == "account_takeover":
+            events = made
         counts[name] |= {"rows": int(sizes.sum()), "episodes": len(sizes)}
     counts["account_takeover"]["events"] = len(events.get("t", []))
     return events, counts
@@ -735,6 +834,7 @@ def _transactions_block(world: _World, block: int) -> tuple[dict, dict, dict]:
     """One block of payments with fraud, sorted by time; plus the takeover events and fraud counts."""
     rows = _legit_block(world, block)
     events, counts = _add_fraud(world, block, rows)
+    del rows["keep"]
     order = np.argsort(rows["t"], kind="stable")
     return {k: v[order] for k, v in rows.items()}, events, counts
 
@@ -1081,7 +1181,7 @@ def _empty_counts() -> dict:
 
 
 def generate_transactions(out_dir: str | Path, n_rows: int, *, seed: int = 42, partitions: int | None = None,
-             rows_per_file: int = 1_000_000, fraud_rate: float = 0.005, days: int = 365, dirt: Dirt | None = None,
+             rows_per_file: int = 1_000_000, fraud_rate: float = 0.002, days: int = 365, dirt: Dirt | None = None,
              progress: bool = True) -> Manifest:
     """Write a dirty card-payments landing zone of `n_rows` transactions to `out_dir` (see the module doc).
 

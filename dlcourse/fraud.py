@@ -31,8 +31,8 @@ from dlcourse import pipelines
 @dataclass
 class Period:
     """One period of the feature set, in time order: model inputs ``x`` (encoded, unscaled), labels ``y``
-    and the rows themselves (``frame``: the model's columns plus customer_id and fraud_pattern, with
-    "legitimate" for the rows that are not fraud), row-aligned."""
+    and the rows themselves (``frame``: the model's columns plus customer_id, merchant_id, device_id and
+    fraud_pattern, with "legitimate" for the rows that are not fraud), row-aligned."""
 
     x: np.ndarray
     y: np.ndarray
@@ -47,7 +47,7 @@ def load_period(files: Sequence[Path], after=None, before=None) -> Period:
     :func:`dlcourse.pipelines.encode`, so the network (03's stream) and a baseline see the same features."""
     import pyarrow.parquet as pq
 
-    columns = [*pipelines.READ_COLUMNS, "customer_id", "fraud_pattern"]
+    columns = [*pipelines.READ_COLUMNS, "customer_id", "merchant_id", "device_id", "fraud_pattern"]
     frames = []
     for path in files:
         frame = pq.read_table(path, columns=columns).to_pandas()

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from dlcourse import bigdata, landing, stopwatch
 
 TXN_COLUMNS = bigdata.TRANSACTION_COLUMNS
+CUSTOMER_COLUMNS = tuple(bigdata.SCHEMAS["customers"])
 HEADER = ",".join(TXN_COLUMNS)
 BLANKS = bigdata.BLANKS
 SHUFFLE_METHOD = "tasks"  # Dask shuffle by customer: "tasks" measured faster than "p2p" here (notebook 02)
@@ -78,7 +79,18 @@ def split_transactions(raw: pd.DataFrame) -> pd.DataFrame:
     header is quarantined, and so is a header repeated further down. Lines the reader found damaged keep its
     reason.
     """
-    raw = raw[~((raw["line_no"] == 1) & (raw["line"] == HEADER))].reset_index(drop=True)
+    out = split_csv_lines(raw, TXN_COLUMNS)
+    out["position"] = out["part"] * (1 << 32) + out["line_no"]
+    return out
+
+
+def split_csv_lines(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Split the lines of a CSV file (:func:`read_lines`) into `columns`, as text, at every comma; a line that is
+    not one field per column, a first line that is not the header and a header repeated further down get a
+    reason (a line the reader found damaged keeps the reader's), and a null in every column. A first line that
+    is the header is dropped: it is not a record."""
+    header = ",".join(columns)
+    raw = raw[~((raw["line_no"] == 1) & (raw["line"] == header))].reset_index(drop=True)
     if "reason" not in raw:
         raw = raw.assign(reason=pd.Series(None, index=raw.index, dtype="str"))
     lines = pa.array(raw["line"], type=pa.string())
@@ -86,7 +98,7 @@ def split_transactions(raw: pd.DataFrame) -> pd.DataFrame:
     n_fields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
     read_reason = raw["reason"].to_numpy(dtype=object)
     reason = np.select([raw["reason"].notna().to_numpy(), raw["line_no"].to_numpy() == 1,
-                        raw["line"].to_numpy() == HEADER, n_fields != len(TXN_COLUMNS)],
+                        raw["line"].to_numpy() == header, n_fields != len(columns)],
                        [read_reason, "first line is not the header", "repeated header",
                         "broken line: wrong number of fields"], default=None)
     good = reason == None  # noqa: E711 (element-wise on an object array)
@@ -94,11 +106,10 @@ def split_transactions(raw: pd.DataFrame) -> pd.DataFrame:
     rows = np.full(len(raw), -1, dtype=np.int64)
     rows[good] = np.arange(int(good.sum()))
     where = pa.array(rows, mask=rows < 0)  # bad lines take a null in every column
-    width = len(TXN_COLUMNS)
+    width = len(columns)
     out = raw.assign(reason=pd.Series(reason, dtype="str"))
-    for i, name in enumerate(TXN_COLUMNS):
+    for i, name in enumerate(columns):
         out[name] = flat.take(pa.array(np.arange(i, len(flat), width))).take(where).to_pandas()
-    out["position"] = out["part"] * (1 << 32) + out["line_no"]
     return out
 
 
@@ -259,16 +270,19 @@ def clean_customers(path: str | Path, period_end: pd.Timestamp,
                     merchants: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """customers.csv -> (clean customers indexed by id, quarantined lines, accounting counts).
 
-    Exact duplicate lines are quarantined; ages outside 16-110 and sign-ups in the future are blanked
-    (repaired); the home city's coordinates come from the merchants there (integration).
+    Damaged lines (too few or too many fields, bytes that are not UTF-8, a NUL byte, a repeated header, a last
+    line cut off) and exact duplicate lines are quarantined; ages outside 16-110 and sign-ups in the future are
+    blanked (repaired); the home city's coordinates come from the merchants there (integration).
     """
-    raw = read_lines(path)
-    raw = raw[raw["line_no"] > 1]
-    dup = raw.duplicated("line")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    df.index = raw.index
+    raw = split_csv_lines(read_lines(path), CUSTOMER_COLUMNS)
+    damaged = raw["reason"].notna()
+    repeated = ~damaged & raw["line"].where(~damaged).duplicated()  # the first of identical lines is kept
+    raw["reason"] = raw["reason"].where(damaged, pd.Series(np.where(repeated, "exact duplicate", None),
+                                                           index=raw.index, dtype="str"))
+    dup = raw["reason"].notna()  # quarantined: damaged or a repeat
+    df = raw[list(CUSTOMER_COLUMNS)].copy()
     for column in df.columns:
-        df[column] = _blank(df[column])
+        df[column] = _blank(df[column].fillna(""))
     age = pd.to_numeric(df["age"], errors="coerce")
     bad_age = age.notna() & ~age.between(16, 110)
     signup = pd.to_datetime(df["signup_date"], format="%Y-%m-%d", errors="coerce")
@@ -276,8 +290,8 @@ def clean_customers(path: str | Path, period_end: pd.Timestamp,
     df["age"] = age.where(~bad_age)
     df["signup_date"] = signup.where(~future)
     outcome = np.where(dup, "quarantined", np.where(bad_age | future, "repaired", "kept"))
-    report = _count("customers", pd.DataFrame({"outcome": outcome, "reason": np.where(dup, "exact duplicate", None)}))
-    quarantined = _quarantine_rows("customers", raw[dup].assign(reason="exact duplicate"))
+    report = _count("customers", pd.DataFrame({"outcome": outcome, "reason": raw["reason"]}))
+    quarantined = _quarantine_rows("customers", raw[dup])
     centres = merchants.groupby("city")[["lat", "lon"]].mean()
     clean = df[~dup].set_index("customer_id")
     clean["home_lat"] = clean["city"].map(centres["lat"])
@@ -647,7 +661,7 @@ def prepared_dir(n_rows: int, seed: int, partitions: int, data_dir: str | Path |
     from dlcourse import course
 
     base = Path(data_dir) if data_dir else course.generated_dir()
-    return base / f"prepared_{n_rows}_seed{seed}_p{partitions}"
+    return base / f"prepared_{n_rows}_seed{seed}_p{partitions}_g{bigdata.GENERATOR}"
 
 
 def feature_set(n_rows: int, seed: int, partitions: int, data_dir: str | Path | None = None,
@@ -673,7 +687,7 @@ def landing_zone(n_rows: int, seed: int, partitions: int, data_dir: str | Path |
     from dlcourse import course
 
     base = Path(data_dir) if data_dir else course.generated_dir()
-    folder = base / f"payments_{n_rows}_seed{seed}_p{partitions}"
+    folder = base / f"payments_{n_rows}_seed{seed}_p{partitions}_g{bigdata.GENERATOR}"
     try:
         manifest = bigdata.read_manifest(folder)
         if (manifest.n_rows, manifest.parameters["seed"], manifest.parameters["partitions"]) == (

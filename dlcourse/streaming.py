@@ -22,7 +22,7 @@ after the median event time of the ``NEIGHBOURS`` rows that arrived around it is
 future: it would drag the watermark ahead and make every later row late, so it is counted as ``future``
 and kept out of the windows.
 
-Used in notebooks: 01, 13.
+Used in notebooks: 01.
 """
 
 from __future__ import annotations

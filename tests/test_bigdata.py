@@ -27,7 +27,7 @@ COLUMNS = ["transaction_id", "timestamp", "customer_id", "merchant_id", "amount"
            "device_id", "city", "country", "lat", "lon", "is_fraud", "fraud_pattern"]
 HEADER = ",".join(COLUMNS)
 BLANKS = {"", "NA", "null", "N/A"}
-PATTERNS = {"card_testing", "account_takeover", "impossible_travel", "night_high_risk"}
+PATTERNS = set(bigdata.FRAUD_PATTERNS)
 
 
 @pytest.fixture(scope="module")
@@ -321,50 +321,81 @@ def share(mask) -> float:
     return float(np.mean(mask))
 
 
-def test_card_testing_is_bursts_of_tiny_online_payments(fraud_rows):
-    cards = fraud_rows[fraud_rows["fraud_pattern"] == "card_testing"]
-    assert len(cards) > 20
-    assert (cards["eur"] < 3).all() and (cards["channel"] == "online").all()
-
-    def in_a_burst(row) -> bool:  # at least two more tests of the same card within 7 x 120 s
-        near = cards[(cards["customer_id"] == row.customer_id) & ((cards["t"] - row.t).abs() <= 7 * 120)]
-        return len(near) >= 3 and near["merchant_id"].nunique() == len(near)
-
-    assert all(in_a_burst(r) for r in cards.itertuples())
+def episodes(rows: pd.DataFrame, pattern: str) -> list[pd.DataFrame]:
+    """The rows of each episode of a pattern, in time order: one card holder and one device (or terminal
+    city) per episode."""
+    mine = rows[rows["fraud_pattern"] == pattern].sort_values("t")
+    return [g for _, g in mine.groupby(["customer_id", "device_id" if pattern != "card_cloned_abroad" else "city"])]
 
 
-def test_account_takeover_follows_a_password_reset_and_a_new_device(clean, fraud_rows):
+def test_card_testing_is_small_probes_at_different_shops_then_a_cash_out(fraud_rows):
+    runs = episodes(fraud_rows, "card_testing")
+    assert len(runs) > 5
+    for run in runs:
+        probes, cash_out = run.iloc[:-1], run.iloc[-1]
+        assert 2 <= len(probes) <= 6 and (run["channel"] == "online").all()
+        assert (probes["eur"] <= 5).all() and probes["merchant_id"].is_unique
+        assert np.diff(probes["t"]).max(initial=0) <= 1200 and 900 <= cash_out.t - probes["t"].iloc[-1] <= 7200
+        assert cash_out.eur >= 30 and cash_out.clean_category in bigdata.TAKEOVER_CATEGORIES
+
+
+def test_account_takeover_buys_more_each_time_days_after_a_reset_and_a_new_device(clean, fraud_rows):
     _, events = audit_events(clean)
     events = pd.DataFrame({"customer_id": [e["customer_id"] for e in events], "type": [e["type"] for e in events],
                            "device": [e["device"]["id"] for e in events],
                            "t": [e["ts"] // 1000 if isinstance(e["ts"], int) else
                                  pd.Timestamp(e["ts"]).value // 10**9 for e in events]})
-    ato = fraud_rows[fraud_rows["fraud_pattern"] == "account_takeover"]
-    assert len(ato) > 10
+    runs = episodes(fraud_rows, "account_takeover")
+    assert len(runs) > 3
+    for run in runs:
+        first = run.iloc[0]
+        mine = events[(events["customer_id"] == first.customer_id) & (events["device"] == first.device_id)]
+        change = mine[mine["type"] == "device_change"]["t"]
+        assert len(change) == 1 and 86_400 - 1_800 <= first.t - change.iloc[0] <= 4 * 86_400
+        assert 2 <= len(run) <= 4 and (run["channel"] == "online").all()
+        assert np.all(np.diff(run["t"]) >= 6 * 3600)
+        ratio = run["eur"].to_numpy()[1:] / run["eur"].to_numpy()[:-1]
+        unclipped = (run["eur"].to_numpy()[1:] < 8_000) & (run["eur"].to_numpy()[:-1] > 20)
+        assert np.allclose(ratio[unclipped], 2, rtol=0.01)
 
-    def follows_reset(row) -> bool:
-        mine = events[(events["customer_id"] == row.customer_id) & (events["t"] <= row.t)
-                      & (events["t"] >= row.t - 3 * 3600)]
-        return {"password_reset", "device_change"} <= set(mine["type"]) and row.device_id in set(mine["device"])
 
-    assert all(follows_reset(r) for r in ato.itertuples())
-    assert (ato["channel"] == "online").all()
-    legit_online = fraud_rows[(fraud_rows["is_fraud"] == "0") & (fraud_rows["channel"] == "online")]
-    assert ato["eur"].median() > 4 * legit_online["eur"].median()
+def home_km(rows: pd.DataFrame, clean: Path) -> np.ndarray:
+    customers = pd.read_csv(clean / "customers.csv", dtype=str).drop_duplicates("customer_id").set_index("customer_id")
+    cities = {c[0]: (c[2], c[3]) for c in bigdata.CITIES}
+    home = customers["city"].reindex(rows["customer_id"]).map(cities)
+    return km([h[0] for h in home], [h[1] for h in home], rows["lat"], rows["lon"])
 
 
-def test_impossible_travel_is_far_from_a_payment_minutes_before(fraud_rows):
-    rows = fraud_rows
-    travel = rows[rows["fraud_pattern"] == "impossible_travel"]
-    assert len(travel) > 10
+def test_a_cloned_card_pays_in_person_far_from_home_and_travellers_do_too(clean, fraud_rows):
+    cloned = fraud_rows[fraud_rows["fraud_pattern"] == "card_cloned_abroad"]
+    assert len(cloned) > 10 and set(cloned["channel"]) <= {"pos", "contactless"}
+    assert (home_km(cloned, clean) >= 1000).all()
+    legit = fraud_rows[(fraud_rows["is_fraud"] == "0") & fraud_rows["channel"].isin(["pos", "contactless"])]
+    abroad = legit[home_km(legit, clean) >= 1000]
+    assert len(abroad) > 5 * len(cloned), "genuine payments far from home outnumber the cloned card's"
 
-    def impossible(row) -> bool:
-        before = rows[(rows["customer_id"] == row.customer_id) & (rows["t"] < row.t)
-                      & (rows["t"] >= row.t - 45 * 60) & (rows["is_fraud"] == "0")]
-        return bool((km(before["lat"], before["lon"], row.lat, row.lon) >= 1000).any())
 
-    assert all(impossible(r) for r in travel.itertuples())
-    assert set(travel["channel"]) == {"pos"}
+def test_the_gift_card_scam_starts_late_on_the_holders_own_device(fraud_rows):
+    scam = fraud_rows[fraud_rows["fraud_pattern"] == "gift_card_scam"]
+    assert len(scam) > 10
+    start = pd.Timestamp(bigdata.START).value // 10**9
+    drift = start + bigdata.DRIFT_START * 365 * 86_400
+    assert scam["t"].min() >= drift - 86_400 and (fraud_rows["t"] >= drift).mean() < 0.4
+    assert (scam["clean_category"] == "digital_goods").all() and scam["eur"].between(100, 500).all()
+    legit = fraud_rows[(fraud_rows["is_fraud"] == "0") & (fraud_rows["channel"] == "online")]
+    usual = legit.groupby("customer_id")["device_id"].agg(lambda d: d.value_counts().index[0])
+    known = scam[scam["customer_id"].isin(usual.index)]
+    assert (known["device_id"] == usual.reindex(known["customer_id"]).to_numpy()).mean() > 0.6
+
+
+def test_the_scam_picks_older_holders_eight_times_as_often():
+    world = bigdata._World(200_000, 42, 365, 0.002, Dirt())
+    pick = np.diff(world.scam_cdf, prepend=0.0)
+    activity = np.diff(world.cust_activity, prepend=0.0)
+    old = world.cust_age >= bigdata.SCAM_MIN_AGE
+    ratio = (pick[old].sum() / activity[old].sum()) / (pick[~old].sum() / activity[~old].sum())
+    assert ratio == pytest.approx(bigdata.SCAM_AGE_WEIGHT)
+    assert 0.05 < old.mean() < 0.2 and pick[old].sum() > 2 * old.mean()
 
 
 def test_night_high_risk_is_large_electronics_or_jewelry_at_night(fraud_rows):

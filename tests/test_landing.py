@@ -109,6 +109,30 @@ def test_a_damaged_event_line_is_quarantined_with_its_reason(zone, tmp_path, dam
     assert quarantined_line(quarantined, "events", 1, 100)["reason"] == reason
 
 
+def test_damaged_customer_lines_are_quarantined_and_their_payments_too(zone, tmp_path):
+    path = zone / "customers.csv"
+    lines = path.read_bytes().split(b"\n")
+    damaged = {3: lines[3][:5] + b"\xff" + lines[3][6:], 4: lines[4] + b",extra,fields",
+               5: lines[5].replace(b",", b",\x00", 1), 6: lines[0]}  # line numbers are these indexes + 1
+    ids = {lines[i].split(b",")[0] for i in damaged}
+    for i, line in damaged.items():
+        lines[i] = line
+    path.write_bytes(b"\n".join(lines))
+    lost = {i.decode() for i in ids - {line.split(b",")[0] for line in lines}}  # not on another line either
+    assert lost
+    quarantined, report, _ = run_all_ways(zone, tmp_path)
+    customers = quarantined[quarantined["table"] == "customers"].set_index("line_no")["reason"]
+    assert customers.loc[4] == landing.NOT_UTF8 and customers.loc[6] == landing.NUL_BYTE
+    assert customers.loc[5] == "broken line: wrong number of fields" and customers.loc[7] == "repeated header"
+    counted = len(path.read_bytes().rstrip(b"\n").split(b"\n")) - 1  # every line but the header
+    assert report_lines(report, "customers") == counted
+    payments = [line for f in sorted((zone / "transactions").glob("part-*")) for line in f.read_text().splitlines()
+                if line.count(",") == 14 and line.split(",")[2] in lost]
+    of_lost = quarantined[(quarantined["table"] == "transactions") & quarantined["line"].isin(payments)]
+    assert len(payments) > 0 and len(of_lost) == len(payments), "every payment of a lost customer is quarantined"
+    assert (of_lost["reason"] == "unknown customer").any()
+
+
 def test_a_file_cut_mid_line_quarantines_its_last_line(zone, tmp_path):
     path = zone / TXN
     data = path.read_bytes()
