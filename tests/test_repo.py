@@ -54,9 +54,11 @@ def test_readme_starts_with_exactly_two_commands_lab_then_test():
     assert commands == ["make lab", "make test"]
 
 
-def test_ci_runs_the_readme_test_command_after_installing_fashion_mnist():
+def test_ci_runs_the_readme_test_command_after_installing_fashion_mnist_chromium_and_a_chinese_font():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "apt-get install -y -qq dataset-fashion-mnist" in ci
+    packages = re.search(r'^DEBIAN_PACKAGES="([^"]*)"$', ci, re.M)
+    assert packages and {"dataset-fashion-mnist", "chromium", "fonts-wqy-microhei"} <= set(packages.group(1).split())
+    assert "apt-get install -y -qq $DEBIAN_PACKAGES" in ci
     assert re.search(r"^make test$", ci, re.M)
     assert "set -euo pipefail" in ci
 

@@ -85,7 +85,8 @@ BUNDLE = "dlcourse-student"
 # the course's catalog and nbgrader settings, the lock, data/'s committed files, a README and Makefile of
 # their own (bundle/ in the course folder). Nothing else of the course folder: no master, no tests.
 BUNDLE_FILES = {"pyproject.toml": "pyproject.toml", "requirements.lock": "requirements.lock",
-                "bundle/README.md": "README.md", "bundle/Makefile": "Makefile", "data/README.md": "data/README.md",
+                "bundle/README.md": "README.md", "bundle/Makefile": "Makefile", "jupyter/overrides.json":
+                "jupyter/overrides.json", "data/README.md": "data/README.md",
                 "data/sunspots_yearly.csv": "data/sunspots_yearly.csv",
                 "notebooks/course.toml": "notebooks/course.toml",
                 "notebooks/nbgrader_config.py": "notebooks/nbgrader_config.py"}

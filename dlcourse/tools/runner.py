@@ -277,6 +277,8 @@ def _parser() -> argparse.ArgumentParser:
     ps.add_argument("--out", type=Path)
     pb = sub.add_parser("bundle", help="the student bundle (student notebooks, package, README) into build/bundle/")
     pb.add_argument("--out", type=Path)
+    pw = sub.add_parser("site", help="the course website from the committed notebooks into build/site/html/")
+    pw.add_argument("--out", type=Path, help="output folder (default build/site); the pages go to OUT/html/")
     pg = sub.add_parser("grade", help="autograde SUBMISSIONS/<student>/*.ipynb with nbgrader into build/grading/")
     pg.add_argument("submissions", type=Path)
     pg.add_argument("--notebooks", nargs="*", help="numbers or ids (default: every notebook handed in)")
@@ -319,6 +321,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "bundle":
             folder = release.build_student_bundle(args.out)
             print(f"{folder}\n{folder}.zip: hand this out (it holds no solution, no hidden test)")
+        elif args.command == "site":
+            from dlcourse.tools import site
+
+            html = site.build(args.out)
+            print(f"{html / 'index.html'}: the site's home page; serve the folder to search it: "
+                  f"`python -m http.server -d {html}`")
         elif args.command == "grade":
             out = args.out or course.root() / "build" / "grading"
             grades = grading.grade(args.submissions, out, args.notebooks, args.profile, not args.no_feedback)
@@ -332,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "(a new `dlcourse grade` starts that folder afresh)")
             print(f"\nscores: {out / 'scores.md'}, {out / 'scores.csv'}; nbgrader's export: {out / 'grades.csv'}; "
                   f"feedback: {out / 'feedback'}")
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"dlcourse: {exc}", file=sys.stderr)
         return 2
     return 0
