@@ -34,3 +34,24 @@ def membership_attack(member_loss: np.ndarray, non_member_loss: np.ndarray) -> d
     advantage = float(np.max(tpr - fpr))
     return {"auc": float(roc_auc_score(is_member, guess)), "advantage": advantage,
             "accuracy": 0.5 + advantage / 2}
+
+
+def attack_with_noise(member_loss: np.ndarray, non_member_loss: np.ndarray, seed: int = 0,
+                      resamples: int = 200) -> dict[str, float]:
+    """:func:`membership_attack` on equally many members and non-members, with the noise of its advantage.
+
+    The larger group is cut to the size of the smaller (its first entries: pass them in random order). Adds
+    `pairs` (examples per side) and `advantage s.e.`: the standard deviation of the advantage over `resamples`
+    bootstrap resamples of both groups, which is large when a group is small (a rare class)."""
+    member_loss, non_member_loss = np.asarray(member_loss), np.asarray(non_member_loss)
+    n = min(len(member_loss), len(non_member_loss))
+    if n < 2:
+        raise ValueError(f"the attack needs at least 2 members and 2 non-members, got {len(member_loss)} and "
+                         f"{len(non_member_loss)}")
+    if resamples < 2:
+        raise ValueError(f"resamples must be >= 2, got {resamples}")
+    a, b = member_loss[:n], non_member_loss[:n]
+    rng = np.random.default_rng(seed)
+    spread = [membership_attack(a[rng.integers(0, n, n)], b[rng.integers(0, n, n)])["advantage"]
+              for _ in range(resamples)]
+    return {**membership_attack(a, b), "pairs": n, "advantage s.e.": float(np.std(spread))}

@@ -123,3 +123,14 @@ def test_the_same_model_runs_on_jax(small_cnn, tmp_path):
     assert np.allclose(here["predictions"], result["predictions"], atol=1e-5)
     with pytest.raises(ValueError, match="backend must be jax, torch or tensorflow, got 'mxnet'"):
         backends.run("mxnet", tmp_path / "m.keras", tmp_path / "d.npz", 1, 16)
+
+
+def test_the_attack_with_noise_balances_the_groups_and_measures_the_spread():
+    rng = np.random.default_rng(0)
+    leaky = privacy.attack_with_noise(rng.exponential(0.1, 300), rng.exponential(1, 5000), seed=1)
+    assert leaky["pairs"] == 300 and leaky["advantage"] > 0.5 and 0 < leaky["advantage s.e."] < 0.1
+    small = privacy.attack_with_noise(rng.exponential(1, 30), rng.exponential(1, 30), seed=1)
+    large = privacy.attack_with_noise(rng.exponential(1, 3000), rng.exponential(1, 3000), seed=1)
+    assert small["advantage s.e."] > 3 * large["advantage s.e."], "fewer examples, more noise"
+    with pytest.raises(ValueError, match="at least 2 members and 2 non-members, got 1 and 5"):
+        privacy.attack_with_noise([0.1], [0.1] * 5)
