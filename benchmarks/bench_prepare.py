@@ -53,7 +53,8 @@ def run_one(mode: str, landing: str, out: str) -> dict:
         Path(out, "features").mkdir(parents=True, exist_ok=True)
         features.to_parquet(Path(out, "features", "all.parquet"), index=False)
         Path(out, "quarantine").mkdir(exist_ok=True)
-        quarantined[quarantined["table"] != "customers"].to_parquet(Path(out, "quarantine", "lines.parquet"))
+        lines = quarantined[~quarantined["table"].isin(prepare.REFERENCE_TABLES)]
+        lines.to_parquet(Path(out, "quarantine", "lines.parquet"))
         report.to_csv(Path(out, "quality_report.csv"), index=False)
     elif mode == "duckdb":
         result = prepare_duckdb.prepare_duckdb(landing, out, threads=2)

@@ -7,13 +7,16 @@ Every input line ends in exactly one of three outcomes, and the data-quality rep
   a missing field filled from the merchant or customer table, an impossible age blanked);
 * **quarantined** -- set aside with its reason and its raw text (written to Parquet, never lost):
   broken line, repeated header, exact or near duplicate, invalid label, unparsable or future timestamp,
-  missing key field, unknown customer or merchant, negative amount, outlier amount, unparsable JSON.
+  missing key field, unknown customer or merchant, negative amount, outlier amount, unparsable JSON;
+  in the reference tables, a damaged line, a repeated id, a merchant without an id or a place on Earth.
 
 The same functions clean a pandas sample (one partition) and the full data on Dask (one partition per
 landing-zone file); :func:`prepare` runs the whole pipeline on a Dask cluster and writes the feature set
 that notebooks 03 and 13 read. :mod:`dlcourse.prepare_duckdb` runs the same rules in SQL on one machine, with
 the same outputs. Files are read by :mod:`dlcourse.landing`, which flags damaged lines (not UTF-8, a NUL byte,
 cut off) so that they are quarantined too, and reports empty, vanished or changed files in one sentence each.
+A reference table (customers.csv, merchants.csv) that is missing or empty stops the run with one sentence
+naming it: every payment is checked against both, so there would be nothing to prepare.
 
 Used in notebooks: 02, 03, 12, 13, 14.
 """
@@ -34,6 +37,8 @@ from dlcourse import bigdata, landing, stopwatch
 
 TXN_COLUMNS = bigdata.TRANSACTION_COLUMNS
 CUSTOMER_COLUMNS = tuple(bigdata.SCHEMAS["customers"])
+MERCHANT_COLUMNS = tuple(bigdata.SCHEMAS["merchants"])
+REFERENCE_TABLES = ("customers", "merchants")  # one file each, <table>.csv; the report counts their lines too
 HEADER = ",".join(TXN_COLUMNS)
 BLANKS = bigdata.BLANKS
 SHUFFLE_METHOD = "tasks"  # Dask shuffle by customer: "tasks" measured faster than "p2p" here (notebook 02)
@@ -141,7 +146,7 @@ def mark_duplicates(part: pd.DataFrame, duplicates: pd.DataFrame) -> pd.DataFram
 class Reference:
     """The clean reference tables a partition is validated and joined against."""
 
-    merchants: pd.DataFrame  # merchants.csv, indexed by merchant_id
+    merchants: pd.DataFrame  # cleaned merchants, indexed by merchant_id
     customers: pd.DataFrame  # cleaned customers, indexed by customer_id, with home_lat/home_lon
     period_end: pd.Timestamp  # timestamps after this (plus a day) are in the future
     rates: dict  # currency -> units per EUR
@@ -266,23 +271,40 @@ def _fill_location(df: pd.DataFrame, merchant: pd.DataFrame, customers: pd.DataF
 # Reference tables: customers and merchants
 
 
+def read_reference(path: str | Path) -> pd.DataFrame:
+    """Every line of a reference table (customers.csv or merchants.csv), like :func:`read_lines`.
+
+    Every payment is checked against both tables, so one that is missing or empty is a ValueError in one
+    sentence naming it, not a run that quarantines every payment as unknown.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"landing must hold {path.name} written by bigdata.generate_transactions, "
+                         f"found none in {path.parent}") from None
+    if not data:
+        raise ValueError(f"{path.name} is empty (0 bytes): every payment is checked against it, "
+                         "so there is nothing to prepare")
+    return landing.lines_table(data).to_pandas()
+
+
 def clean_customers(path: str | Path, period_end: pd.Timestamp,
                     merchants: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """customers.csv -> (clean customers indexed by id, quarantined lines, accounting counts).
 
     Damaged lines (too few or too many fields, bytes that are not UTF-8, a NUL byte, a repeated header, a last
-    line cut off) and exact duplicate lines are quarantined; ages outside 16-110 and sign-ups in the future are
-    blanked (repaired); the home city's coordinates come from the merchants there (integration).
+    line cut off), a line without a customer_id and a later line with an id already seen (exact or near
+    duplicate, :func:`repeated_ids`) are quarantined; ages outside 16-110 and sign-ups in the future are blanked
+    (repaired); the home city's coordinates come from the merchants there (integration).
     """
-    raw = split_csv_lines(read_lines(path), CUSTOMER_COLUMNS)
-    damaged = raw["reason"].notna()
-    repeated = ~damaged & raw["line"].where(~damaged).duplicated()  # the first of identical lines is kept
-    raw["reason"] = raw["reason"].where(damaged, pd.Series(np.where(repeated, "exact duplicate", None),
-                                                           index=raw.index, dtype="str"))
-    dup = raw["reason"].notna()  # quarantined: damaged or a repeat
+    raw = split_csv_lines(read_reference(path), CUSTOMER_COLUMNS)
     df = raw[list(CUSTOMER_COLUMNS)].copy()
     for column in df.columns:
         df[column] = _blank(df[column].fillna(""))
+    reason = raw["reason"].where(raw["reason"].notna() | df["customer_id"].notna(), "missing customer_id")
+    raw["reason"] = repeated_ids(raw, df["customer_id"], reason)
+    dup = raw["reason"].notna()  # quarantined: damaged, without an id or a repeat
     age = pd.to_numeric(df["age"], errors="coerce")
     bad_age = age.notna() & ~age.between(16, 110)
     signup = pd.to_datetime(df["signup_date"], format="%Y-%m-%d", errors="coerce")
@@ -294,24 +316,74 @@ def clean_customers(path: str | Path, period_end: pd.Timestamp,
     quarantined = _quarantine_rows("customers", raw[dup])
     centres = merchants.groupby("city")[["lat", "lon"]].mean()
     clean = df[~dup].set_index("customer_id")
-    clean["home_lat"] = clean["city"].map(centres["lat"])
-    clean["home_lon"] = clean["city"].map(centres["lon"])
+    clean["home_lat"] = clean["city"].map(centres["lat"]).astype("float64")  # float even with no customer left
+    clean["home_lon"] = clean["city"].map(centres["lon"]).astype("float64")
     return clean, quarantined, report
 
 
-def read_merchants(path: str | Path) -> pd.DataFrame:
-    """merchants.csv, the clean reference table, indexed by merchant_id."""
-    return pd.read_csv(path, dtype={"merchant_id": "str", "mcc": "int64"}).set_index("merchant_id")
+def repeated_ids(raw: pd.DataFrame, ids: pd.Series, reason: pd.Series) -> pd.Series:
+    """`reason` of each line of a reference table, with a later line of an id already seen on a sound line (one
+    without a reason) marked an exact or a near duplicate: the first sound line of an id is the record, as in
+    :func:`find_duplicates`. Two records with one id would make a payment join twice."""
+    lines = pd.DataFrame({"id": ids, "line": raw["line"], "position": raw["line_no"]})[reason.isna()]
+    dups = find_duplicates(lines[lines["id"].duplicated(keep=False)])
+    return reason.fillna(raw["line_no"].map(pd.Series(dups["dup_reason"].to_numpy(), index=dups["position"])))
+
+
+def clean_merchants(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """merchants.csv -> (clean merchants indexed by id, quarantined lines, accounting counts), as
+    :func:`clean_customers` does for customers.csv.
+
+    The generator writes merchants.csv clean, but a copy of it can arrive damaged like any file. Damaged lines
+    (as for customers), a line without a merchant_id or whose lat/lon is not a place on Earth, and a later line
+    with an id already seen (exact or near duplicate, :func:`repeated_ids`) are quarantined; an mcc that is not a
+    whole number is blanked (repaired). The payments at a quarantined merchant are then quarantined as "unknown
+    merchant" by :func:`clean_transactions`.
+    """
+    raw = split_csv_lines(read_reference(path), MERCHANT_COLUMNS)
+    df = raw[list(MERCHANT_COLUMNS)].copy()
+    for column in df.columns:
+        df[column] = _blank(df[column].fillna(""))
+    lat, lon = (pd.to_numeric(df[c], errors="coerce").astype("float64") for c in ("lat", "lon"))
+    reason = np.select([raw["reason"].notna().to_numpy(), df["merchant_id"].isna().to_numpy(),
+                        (lat.isna() | lon.isna()).to_numpy(), ~(lat.between(-90, 90) & lon.between(-180, 180))],
+                       [raw["reason"].to_numpy(dtype=object), "missing merchant_id", "unparsable lat/lon",
+                        "impossible lat/lon"], default=None)
+    raw["reason"] = repeated_ids(raw, df["merchant_id"], pd.Series(reason, index=raw.index, dtype="str"))
+    quarantined = raw["reason"].notna()
+    mcc = pd.to_numeric(df["mcc"], errors="coerce")
+    whole = mcc.notna() & (mcc == mcc.round())
+    bad_mcc = df["mcc"].notna() & ~whole
+    df["mcc"], df["lat"], df["lon"] = mcc.where(whole).astype("Int64"), lat, lon
+    outcome = np.where(quarantined, "quarantined", np.where(bad_mcc, "repaired", "kept"))
+    report = _count("merchants", pd.DataFrame({"outcome": outcome, "reason": raw["reason"]}))
+    return df[~quarantined].set_index("merchant_id"), _quarantine_rows("merchants", raw[quarantined]), report
 
 
 def reference(landing_dir: str | Path) -> tuple[Reference, pd.DataFrame, pd.DataFrame]:
-    """The reference tables of a landing zone: (Reference, quarantined customer lines, customer counts)."""
+    """The reference tables of a landing zone: (Reference, their quarantined lines, their accounting counts),
+    the last two for customers.csv and merchants.csv together (column `table` tells which)."""
     landing_dir = Path(landing_dir)
     manifest = bigdata.read_manifest(landing_dir)
     end = pd.Timestamp(manifest.parameters["end"])
-    merchants = read_merchants(landing_dir / "merchants.csv")
-    customers, quarantined, counts = clean_customers(landing_dir / "customers.csv", end, merchants)
+    merchants, q_merchants, c_merchants = clean_merchants(landing_dir / "merchants.csv")
+    customers, q_customers, c_customers = clean_customers(landing_dir / "customers.csv", end, merchants)
+    quarantined = pd.concat([q_customers, q_merchants], ignore_index=True)
+    counts = pd.concat([c_customers, c_merchants], ignore_index=True)
     return Reference(merchants, customers, end, dict(manifest.parameters["currency_rates"])), quarantined, counts
+
+
+def reference_lines(counts: pd.DataFrame) -> dict[str, int]:
+    """Lines read per reference table, from :func:`reference`'s counts (for :func:`quality_report`)."""
+    return {table: int(counts.loc[counts["table"] == table, "rows"].sum()) for table in REFERENCE_TABLES}
+
+
+def save_reference_quarantine(quarantined: pd.DataFrame, folder: Path) -> None:
+    """The quarantined lines of the reference tables, one Parquet file per table: folder/customers.parquet and
+    folder/merchants.parquet (:func:`prepare` and :func:`dlcourse.prepare_duckdb.prepare_duckdb`)."""
+    for table in REFERENCE_TABLES:
+        lines = quarantined[quarantined["table"] == table].reset_index(drop=True)
+        lines.to_parquet(folder / f"{table}.parquet", index=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,7 +559,7 @@ def prepare_pandas(landing_dir: str | Path,
     For a sample that fits in memory; :func:`prepare` is the same work on Dask. ``report.attrs["problems"]``
     holds one sentence per damaged file (empty, gone or changed; :func:`landing.problems`).
     """
-    ref, q_customers, c_customers = reference(landing_dir)
+    ref, q_reference, c_reference = reference(landing_dir)
     txn_parts = landing.list_parts(landing_dir, "transactions")[:parts]
     ev_parts = landing.list_parts(landing_dir, "events")[: len(txn_parts)]
     txn = split_transactions(pd.concat([landing.read_part(p).to_pandas() for p in txn_parts], ignore_index=True))
@@ -497,9 +569,9 @@ def prepare_pandas(landing_dir: str | Path,
     ev = clean_events(_dedupe_local(ev, "event_id"))
     features = add_features(txn[txn["outcome"] != "quarantined"], ev[ev["outcome"] != "quarantined"], ref.customers)
     quarantined = pd.concat([_quarantine_rows("transactions", txn[txn["outcome"] == "quarantined"]),
-                             _quarantine_rows("events", ev[ev["outcome"] == "quarantined"]), q_customers])
-    lines = {"transactions": len(txn), "events": len(ev), "customers": int(c_customers["rows"].sum())}
-    report = quality_report([_count("transactions", txn), _count("events", ev), c_customers], lines)
+                             _quarantine_rows("events", ev[ev["outcome"] == "quarantined"]), q_reference])
+    lines = {"transactions": len(txn), "events": len(ev), **reference_lines(c_reference)}
+    report = quality_report([_count("transactions", txn), _count("events", ev), c_reference], lines)
     report.attrs["problems"] = landing.problems(txn_parts, txn["part"].value_counts().to_dict()) + \
         landing.problems(ev_parts, ev["part"].value_counts().to_dict())
     return features, quarantined.reset_index(drop=True), report
@@ -522,7 +594,8 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
     3. staged rows -> duplicates marked, validated, repaired; good rows shuffled by customer -> features.
 
     Writes out_dir/features/ (one Parquet file per partition: the input of notebooks 03 and 13),
-    out_dir/quarantine/ (every quarantined line with its reason), out_dir/quality_report.csv and
+    out_dir/quarantine/ (every quarantined line with its reason: lines/ for transactions and events,
+    customers.parquet and merchants.parquet for the reference tables), out_dir/quality_report.csv and
     out_dir/problems.txt (one sentence per damaged file: empty, gone or changed).
     `client`: a dask.distributed Client (None: Dask's default scheduler). `shuffle_method`: how rows move to
     their customer's partition, "tasks" (many small tasks) or "p2p" (each worker sends its shards straight to
@@ -535,7 +608,7 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
 
     clock = stopwatch.Clock()
     out = Path(out_dir)
-    ref, q_customers, c_customers = reference(landing_dir)
+    ref, q_reference, c_reference = reference(landing_dir)
     txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
     # Dask needs each step's output columns (its "meta"): the same functions on the first lines tell it.
     head_t = split_transactions(head_lines(txn_parts[0].path, 2000))
@@ -579,10 +652,10 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
         txn.map_partitions(_count_t, meta=c_meta), ev.map_partitions(_count_e, meta=c_meta),
     ], progress)
     t_counts, e_counts = results[-2], results[-1]
-    q_customers.to_parquet(out / "quarantine" / "customers.parquet", index=False)
+    save_reference_quarantine(q_reference, out / "quarantine")
     lines = {"transactions": int(t_counts["rows"].sum()), "events": int(e_counts["rows"].sum()),
-             "customers": int(c_customers["rows"].sum())}
-    report = quality_report([t_counts, e_counts, c_customers], lines)
+             **reference_lines(c_reference)}
+    report = quality_report([t_counts, e_counts, c_reference], lines)
     report.to_csv(out / "quality_report.csv", index=False)
     rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
     sentences = []

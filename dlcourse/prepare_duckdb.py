@@ -374,7 +374,7 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
     out = Path(out_dir)
     for folder in ("features", "quarantine", "work"):
         prepare._clear_dir(out / folder)
-    ref, q_customers, c_customers = prepare.reference(landing_dir)
+    ref, q_reference, c_reference = prepare.reference(landing_dir)
     txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
     if max(len(txn_parts), len(ev_parts)) > MAX_PARTS:
         raise ValueError(f"landing_dir may hold at most {MAX_PARTS:,} files per table (a line's position must fit "
@@ -432,10 +432,10 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
         done("quarantine and report")
     finally:
         con.close()
-    q_customers.to_parquet(out / "quarantine" / "customers.parquet", index=False)
+    prepare.save_reference_quarantine(q_reference, out / "quarantine")
     lines = {"transactions": int(counts[0]["rows"].sum()), "events": int(counts[1]["rows"].sum()),
-             "customers": int(c_customers["rows"].sum())}
-    report = prepare.quality_report([*counts, c_customers], lines)
+             **prepare.reference_lines(c_reference)}
+    report = prepare.quality_report([*counts, c_reference], lines)
     report.to_csv(out / "quality_report.csv", index=False)
     sentences = landing.problems(txn_parts, per_part["transactions"]) + landing.problems(ev_parts, per_part["events"])
     (out / "problems.txt").write_text("".join(s + "\n" for s in sentences))

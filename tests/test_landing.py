@@ -31,17 +31,23 @@ def zone(clean_zone, tmp_path):
     return Path(shutil.copytree(clean_zone, tmp_path / "zone"))
 
 
+HEADERS = {"transactions": prepare.HEADER, "customers": ",".join(prepare.CUSTOMER_COLUMNS),
+           "merchants": ",".join(prepare.MERCHANT_COLUMNS)}
+
+
+def records_in_file(path: Path, table: str) -> int:
+    """The records in one file, counted from the bytes alone: every line, ended by a newline or cut off, less
+    the header of a CSV file."""
+    lines = path.read_bytes().split(b"\n")
+    header = table in HEADERS and lines[0].rstrip(b"\r") == HEADERS[table].encode()
+    return len(lines) - 1 + (lines[-1] != b"") - header
+
+
 def lines_in_files(zone: Path, table: str) -> int:
-    """The records in a table's files, counted from the bytes alone: every line, ended by a newline or cut
-    off, less each file's header."""
-    total = 0
-    for path in sorted((zone / table).glob("part-*")):
-        data = path.read_bytes()
-        lines = data.split(b"\n")
-        n = len(lines) - 1 + (lines[-1] != b"")
-        header = table == "transactions" and lines[0].rstrip(b"\r") == prepare.HEADER.encode()
-        total += n - header
-    return total
+    """The records in a table's files: its part files, or its one reference file (customers, merchants)."""
+    if table in prepare.REFERENCE_TABLES:
+        return records_in_file(zone / f"{table}.csv", table)
+    return sum(records_in_file(path, table) for path in sorted((zone / table).glob("part-*")))
 
 
 def report_lines(report: pd.DataFrame, table: str) -> int:
@@ -63,19 +69,45 @@ def quarantined_line(quarantined: pd.DataFrame, table: str, part: int, line_no: 
     return hit.iloc[0]
 
 
+def read_quarantine(folder: Path, lines: str) -> pd.DataFrame:
+    """Every quarantined line a pipeline wrote: `lines` (transactions and events) and one file per reference
+    table."""
+    files = [folder / lines, *(folder / f"{table}.parquet" for table in prepare.REFERENCE_TABLES)]
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def assert_same_quarantine(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    key = ["table", "part", "line_no"]
+    ours, theirs = (q.sort_values(key).reset_index(drop=True)[[*key, "reason", "line"]] for q in (ours, theirs))
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+
+
+def assert_same_features(features: pd.DataFrame, features_dir: Path) -> None:
+    """The feature set written to `features_dir` is `features`, row for row (floats to 1e-9: sums taken in
+    another order)."""
+    ours = pd.read_parquet(features_dir).sort_values("transaction_id").reset_index(drop=True)
+    theirs = features.sort_values("transaction_id").reset_index(drop=True)
+    assert list(ours.columns) == list(theirs.columns)
+    assert len(ours) == len(theirs)
+    for column in theirs.columns:
+        a, b = theirs[column], ours[column]
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-9, atol=1e-9, err_msg=column)
+        else:
+            assert (a.isna() == b.isna()).all(), column
+            assert (a[a.notna()].astype(str) == b[a.notna()].astype(str)).all(), column
+
+
 def run_all_ways(zone: Path, tmp_path: Path):
-    """The pandas and DuckDB pipelines on the same zone; their reports must be equal and add up."""
-    _, q_pandas, report = prepare.prepare_pandas(zone)
+    """The pandas and DuckDB pipelines on the same zone; their reports, quarantines and features must be equal,
+    and the reports add up to the records in the files, table by table."""
+    features, q_pandas, report = prepare.prepare_pandas(zone)
     duck = prepare_duckdb.prepare_duckdb(zone, tmp_path / "duck", threads=2)
     pd.testing.assert_frame_equal(report, duck.report)
     assert report.attrs["problems"] == duck.problems
-    q_duck = pd.read_parquet(duck.quarantine_dir / "lines.parquet")
-    key = ["table", "part", "line_no"]
-    left = q_pandas[q_pandas["table"] != "customers"].sort_values(key).reset_index(drop=True)
-    right = q_duck.sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(left[[*key, "reason", "line"]], right[[*key, "reason", "line"]],
-                                  check_dtype=False)
-    for table in ("transactions", "events"):
+    assert_same_quarantine(q_pandas, read_quarantine(duck.quarantine_dir, "lines.parquet"))
+    assert_same_features(features, duck.features_dir)
+    for table in ("transactions", "events", *prepare.REFERENCE_TABLES):
         assert report_lines(report, table) == lines_in_files(zone, table), table
     return q_pandas, report, duck
 
@@ -131,6 +163,121 @@ def test_damaged_customer_lines_are_quarantined_and_their_payments_too(zone, tmp
     of_lost = quarantined[(quarantined["table"] == "transactions") & quarantined["line"].isin(payments)]
     assert len(payments) > 0 and len(of_lost) == len(payments), "every payment of a lost customer is quarantined"
     assert (of_lost["reason"] == "unknown customer").any()
+
+
+def merchant_fields(line: bytes, **values: bytes) -> bytes:
+    """A merchants.csv line with some fields replaced (by column name)."""
+    fields = line.split(b",")
+    for name, value in values.items():
+        fields[prepare.MERCHANT_COLUMNS.index(name)] = value
+    return b",".join(fields)
+
+
+def replace(change):
+    """A damage that replaces line k of a file by change(that line, all lines); it returns the line's number."""
+    def damage(lines: list[bytes], k: int) -> int:
+        lines[k] = change(lines[k], lines)
+        return k + 1
+    return damage
+
+
+def cut_last(lines: list[bytes], k: int) -> int:
+    """A damage that moves line k to the end of the file and cuts it off 12 bytes in, without its newline."""
+    lines.pop()  # the empty string after the last newline
+    lines.append(lines.pop(k)[:12])
+    return len(lines)
+
+
+# (reason, damage) for merchants.csv: each damage changes line k (the line of a merchant with payments; lines[0]
+# is the header, lines[1] the first merchant) and returns the damaged line's number. The cut goes last: it moves a
+# line, and with it the lines after it.
+MERCHANT_DAMAGE = {
+    "not UTF-8": (landing.NOT_UTF8, replace(lambda line, _: line[:3] + b"\xff" + line[4:])),
+    "NUL byte": (landing.NUL_BYTE, replace(lambda line, _: line[:3] + b"\x00" + line[3:])),
+    "a field short": ("broken line: wrong number of fields", replace(lambda line, _: line.rsplit(b",", 1)[0])),
+    "300 extra fields": ("broken line: wrong number of fields", replace(lambda line, _: line + b",x" * 300)),
+    "repeated header": ("repeated header", replace(lambda _, lines: lines[0])),
+    "no merchant_id": ("missing merchant_id", replace(lambda line, _: merchant_fields(line, merchant_id=b""))),
+    "unparsable lat": ("unparsable lat/lon", replace(lambda line, _: merchant_fields(line, lat=b"52.5.1"))),
+    "impossible lon": ("impossible lat/lon", replace(lambda line, _: merchant_fields(line, lon=b"213.4"))),
+    "exact duplicate": ("exact duplicate", replace(lambda _, lines: lines[1])),
+    "near duplicate": ("near duplicate", replace(
+        lambda line, lines: merchant_fields(line, merchant_id=lines[1].split(b",")[0]))),
+    "cut off": (landing.CUT_OFF, cut_last),
+}
+
+
+def payments_at(zone: Path, merchant_ids: set[str]) -> list[str]:
+    """The text of every sound payment line (15 fields) at one of `merchant_ids`."""
+    return [line for f in sorted((zone / "transactions").glob("part-*")) for line in f.read_text().splitlines()
+            if line.count(",") == 14 and line.split(",")[3] in merchant_ids]
+
+
+def busiest_merchant_line(zone: Path) -> int:
+    """The index in merchants.csv's lines of the merchant with the most payments (not the first merchant)."""
+    ids = [line.split(b",")[0].decode() for line in (zone / "merchants.csv").read_bytes().split(b"\n")]
+    paid = pd.Series([line.split(",")[3] for f in sorted((zone / "transactions").glob("part-*"))
+                      for line in f.read_text().splitlines() if line.count(",") == 14]).value_counts()
+    return max(range(2, len(ids) - 1), key=lambda i: paid.get(ids[i], 0))
+
+
+@pytest.mark.parametrize("kind", list(MERCHANT_DAMAGE))
+def test_a_damaged_merchant_line_is_quarantined_and_its_payments_too(zone, tmp_path, kind):
+    reason, damage = MERCHANT_DAMAGE[kind]
+    path = zone / "merchants.csv"
+    k = busiest_merchant_line(zone)
+    lines = path.read_bytes().split(b"\n")
+    merchant = lines[k].split(b",")[0].decode()
+    line_no = damage(lines, k)
+    path.write_bytes(b"\n".join(lines))
+    assert merchant.encode() not in {line.split(b",")[0] for i, line in enumerate(lines) if i != line_no - 1}
+    quarantined, report, _ = run_all_ways(zone, tmp_path)  # the report adds up to the lines of merchants.csv
+    row = quarantined_line(quarantined, "merchants", 0, line_no)
+    assert row["reason"] == reason
+    assert row["line"] == lines[line_no - 1].decode("utf-8", errors="backslashreplace")  # every byte is still there
+    merchants = report[report["table"] == "merchants"].set_index(["outcome", "reason"])["rows"]
+    assert merchants.drop(("kept", "")).to_dict() == {("quarantined", reason): 1}
+    payments = payments_at(zone, {merchant})
+    of_lost = quarantined[(quarantined["table"] == "transactions") & quarantined["line"].isin(payments)]
+    assert len(payments) > 0 and len(of_lost) == len(payments), "every payment of a lost merchant is quarantined"
+    assert (of_lost["reason"] == "unknown merchant").any()
+
+
+def test_a_merchant_whose_mcc_is_not_a_number_is_kept_with_it_blanked(zone):
+    path = zone / "merchants.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[4] = merchant_fields(lines[4], mcc=b"54x1")
+    path.write_bytes(b"\n".join(lines))
+    merchants, quarantined, counts = prepare.clean_merchants(path)
+    assert quarantined.empty and len(merchants) == records_in_file(path, "merchants")
+    assert pd.isna(merchants.loc[lines[4].split(b",")[0].decode(), "mcc"]) and merchants["mcc"].notna().sum() > 100
+    assert counts.set_index("outcome")["rows"].to_dict() == {"kept": len(merchants) - 1, "repaired": 1}
+
+
+@pytest.mark.parametrize("name", ["customers.csv", "merchants.csv"])
+@pytest.mark.parametrize("damage, sentence", [
+    pytest.param(lambda path: path.write_bytes(b""), "{name} is empty \\(0 bytes\\): every payment is checked "
+                 "against it", id="empty"),
+    pytest.param(lambda path: path.unlink(), "landing must hold {name} written by bigdata.generate_transactions, "
+                 "found none", id="missing"),
+])
+def test_an_empty_or_missing_reference_table_is_one_sentence_naming_it(zone, tmp_path, name, damage, sentence):
+    damage(zone / name)
+    with pytest.raises(ValueError, match=sentence.format(name=name)):
+        prepare.prepare_pandas(zone)
+    with pytest.raises(ValueError, match=sentence.format(name=name)):
+        prepare_duckdb.prepare_duckdb(zone, tmp_path / "duck", threads=2)
+
+
+def test_a_customer_id_without_its_own_line_is_quarantined(zone, tmp_path):
+    path = zone / "customers.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[5] = lines[1].split(b",")[0] + b"," + lines[5].split(b",", 1)[1]  # line 6: line 2's id, other text
+    lines[7] = b"," + lines[7].split(b",", 1)[1]  # line 8: no customer_id
+    path.write_bytes(b"\n".join(lines))
+    quarantined, _, _ = run_all_ways(zone, tmp_path)
+    assert quarantined_line(quarantined, "customers", 0, 6)["reason"] == "near duplicate"
+    assert quarantined_line(quarantined, "customers", 0, 8)["reason"] == "missing customer_id"
 
 
 def test_a_file_cut_mid_line_quarantines_its_last_line(zone, tmp_path):
@@ -211,14 +358,25 @@ def test_every_damage_at_once_on_dask_too(zone, tmp_path):
     (zone / "events" / "part-00002.jsonl").write_bytes(b"")
     path = zone / "transactions" / "part-00002.csv"
     path.write_bytes(path.read_bytes()[:-30])
-    _, q_pandas, report = prepare.prepare_pandas(zone)
+    merchants = zone / "merchants.csv"
+    lines = merchants.read_bytes().split(b"\n")
+    lines_k = range(2, 2 + 5 * len(MERCHANT_DAMAGE), 5)  # the cut comes last, at the largest k
+    damaged = {kind: damage(lines, k) for k, (kind, (_, damage)) in zip(lines_k, MERCHANT_DAMAGE.items(), strict=True)}
+    merchants.write_bytes(b"\n".join(lines))
+    features, q_pandas, report = prepare.prepare_pandas(zone)
     with dask.config.set(scheduler="synchronous"):
         result = prepare.prepare(zone, tmp_path / "dask", progress=False)
     pd.testing.assert_frame_equal(report, result.report, check_dtype=False)
     assert result.problems == report.attrs["problems"] == ["events/part-00002.jsonl is empty (0 bytes): "
                                                             "it holds no lines to read."]
-    q_dask = pd.read_parquet(result.quarantine_dir / "lines")
-    assert len(q_dask) == (q_pandas["table"] != "customers").sum()
+    assert_same_quarantine(q_pandas, read_quarantine(result.quarantine_dir, "lines"))
+    assert_same_features(features, result.features_dir)
+    for kind, line_no in damaged.items():
+        assert quarantined_line(q_pandas, "merchants", 0, line_no)["reason"] == MERCHANT_DAMAGE[kind][0], kind
+    for table in ("transactions", "events", *prepare.REFERENCE_TABLES):
+        assert report_lines(report, table) == lines_in_files(zone, table), table
+    unknown = report.query("table == 'transactions' and reason == 'unknown merchant'")["rows"].sum()
+    assert unknown > 0, "the payments at the damaged merchants are quarantined"
     assert (result.quarantine_dir.parent / "problems.txt").read_text().count("\n") == 1
 
 
@@ -226,16 +384,7 @@ def test_duckdb_gives_the_same_features_as_pandas(clean_zone, tmp_path):
     features, _, report = prepare.prepare_pandas(clean_zone)
     duck = prepare_duckdb.prepare_duckdb(clean_zone, tmp_path / "duck", threads=2)
     pd.testing.assert_frame_equal(report, duck.report)
-    ours = pd.read_parquet(duck.features_dir).sort_values("transaction_id").reset_index(drop=True)
-    theirs = features.sort_values("transaction_id").reset_index(drop=True)
-    assert list(ours.columns) == list(theirs.columns)
-    for column in theirs.columns:
-        a, b = theirs[column], ours[column]
-        if a.dtype.kind == "f":
-            np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-9, atol=1e-9, err_msg=column)
-        else:
-            assert (a.isna() == b.isna()).all(), column
-            assert (a[a.notna()].astype(str) == b[a.notna()].astype(str)).all(), column
+    assert_same_features(features, duck.features_dir)
 
 
 def test_a_listing_of_an_empty_folder_is_one_sentence(tmp_path):
