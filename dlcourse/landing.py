@@ -47,8 +47,19 @@ class PartFile:
 
     @property
     def name(self) -> str:
-        """The file named the way a sentence about it should: its folder and its name."""
-        return f"{self.path.parent.name}/{self.path.name}"
+        """The file named the way a sentence about it should: a part file by its table's folder and its name, a
+        reference table (customers.csv) by its name."""
+        return f"{self.path.parent.name}/{self.path.name}" if self.path.parent.name in SUFFIXES else self.path.name
+
+
+def list_file(path: str | Path, part: int = 0) -> PartFile | None:
+    """One file as listed now, with its size and modification time (so a later change can be noticed, see
+    :func:`problems`); None if it is not there."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        return None
+    return PartFile(Path(path), part, st.st_size, st.st_mtime_ns)
 
 
 def list_parts(landing: str | Path, table: str) -> list[PartFile]:
@@ -59,11 +70,9 @@ def list_parts(landing: str | Path, table: str) -> list[PartFile]:
     suffix = SUFFIXES[table]
     found = []
     for path in sorted((Path(landing) / table).glob(f"part-*.{suffix}")):
-        try:
-            st = path.stat()
-        except FileNotFoundError:  # gone between the listing and its stat: nothing of it to read
-            continue
-        found.append(PartFile(path, len(found), st.st_size, st.st_mtime_ns))
+        part = list_file(path, len(found))
+        if part is not None:  # None: gone between the listing and its stat, nothing of it to read
+            found.append(part)
     if not found:
         raise ValueError(f"landing must hold {table}/part-*.{suffix} files written by bigdata.generate_transactions, "
                          f"found none in {landing}")

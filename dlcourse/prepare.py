@@ -14,9 +14,10 @@ The same functions clean a pandas sample (one partition) and the full data on Da
 landing-zone file); :func:`prepare` runs the whole pipeline on a Dask cluster and writes the feature set
 that notebooks 03 and 13 read. :mod:`dlcourse.prepare_duckdb` runs the same rules in SQL on one machine, with
 the same outputs. Files are read by :mod:`dlcourse.landing`, which flags damaged lines (not UTF-8, a NUL byte,
-cut off) so that they are quarantined too, and reports empty, vanished or changed files in one sentence each.
-A reference table (customers.csv, merchants.csv) that is missing or empty stops the run with one sentence
-naming it: every payment is checked against both, so there would be nothing to prepare.
+cut off) so that they are quarantined too, and reports empty, vanished or changed files in one sentence each
+(a reference table too, if it changes or vanishes after it was read). A reference table (customers.csv,
+merchants.csv) that is missing or empty stops the run with one sentence naming it: every payment is checked
+against both, so there would be nothing to prepare.
 
 Used in notebooks: 02, 03, 12, 13, 14.
 """
@@ -150,6 +151,7 @@ class Reference:
     customers: pd.DataFrame  # cleaned customers, indexed by customer_id, with home_lat/home_lon
     period_end: pd.Timestamp  # timestamps after this (plus a day) are in the future
     rates: dict  # currency -> units per EUR
+    files: tuple[landing.PartFile, ...] = ()  # customers.csv and merchants.csv as found before they were read
 
 
 def _blank(s: pd.Series) -> pd.Series:
@@ -219,7 +221,7 @@ def clean_transactions(part: pd.DataFrame, ref: Reference) -> pd.DataFrame:
     repaired(in_cents & amount.notna(), "amount in cents")
     quarantine(df["amount"].notna() & amount.isna(), "unparsable amount")
     quarantine(amount < 0, "negative amount")
-    rate = df["currency"].map(ref.rates)
+    rate = df["currency"].map(ref.rates).astype("float64")  # float even in an empty partition (an empty file)
     df["amount_eur"] = (amount / rate).round(2)
     repaired(df["currency"].notna() & (df["currency"] != "EUR"), "currency converted")
     quarantine(df["amount_eur"] > OUTLIER_EUR, "outlier amount")
@@ -366,11 +368,21 @@ def reference(landing_dir: str | Path) -> tuple[Reference, pd.DataFrame, pd.Data
     landing_dir = Path(landing_dir)
     manifest = bigdata.read_manifest(landing_dir)
     end = pd.Timestamp(manifest.parameters["end"])
+    # size and time before reading: a change from now on is one sentence (reference_problems)
+    files = tuple(f for t in REFERENCE_TABLES if (f := landing.list_file(landing_dir / f"{t}.csv")) is not None)
     merchants, q_merchants, c_merchants = clean_merchants(landing_dir / "merchants.csv")
     customers, q_customers, c_customers = clean_customers(landing_dir / "customers.csv", end, merchants)
     quarantined = pd.concat([q_customers, q_merchants], ignore_index=True)
     counts = pd.concat([c_customers, c_merchants], ignore_index=True)
-    return Reference(merchants, customers, end, dict(manifest.parameters["currency_rates"])), quarantined, counts
+    ref = Reference(merchants, customers, end, dict(manifest.parameters["currency_rates"]), files)
+    return ref, quarantined, counts
+
+
+def reference_problems(ref: Reference, counts: pd.DataFrame) -> list[str]:
+    """One sentence for each reference table that changed or disappeared after it was found, as
+    :func:`landing.problems` says of part files: its lines are counted as they were when it was read."""
+    lines = reference_lines(counts)
+    return [s for f in ref.files for s in landing.problems([f], {f.part: lines[f.path.stem]})]
 
 
 def reference_lines(counts: pd.DataFrame) -> dict[str, int]:
@@ -572,7 +584,8 @@ def prepare_pandas(landing_dir: str | Path,
                              _quarantine_rows("events", ev[ev["outcome"] == "quarantined"]), q_reference])
     lines = {"transactions": len(txn), "events": len(ev), **reference_lines(c_reference)}
     report = quality_report([_count("transactions", txn), _count("events", ev), c_reference], lines)
-    report.attrs["problems"] = landing.problems(txn_parts, txn["part"].value_counts().to_dict()) + \
+    report.attrs["problems"] = reference_problems(ref, c_reference) + \
+        landing.problems(txn_parts, txn["part"].value_counts().to_dict()) + \
         landing.problems(ev_parts, ev["part"].value_counts().to_dict())
     return features, quarantined.reset_index(drop=True), report
 
@@ -611,8 +624,8 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
     ref, q_reference, c_reference = reference(landing_dir)
     txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
     # Dask needs each step's output columns (its "meta"): the same functions on the first lines tell it.
-    head_t = split_transactions(head_lines(txn_parts[0].path, 2000))
-    head_e = parse_events(head_lines(ev_parts[0].path, 2000))
+    head_t = split_transactions(_first_lines(txn_parts))
+    head_e = parse_events(_first_lines(ev_parts))
     no_dups = pd.DataFrame({"position": pd.Series([], dtype="int64"), "dup_reason": pd.Series([], dtype="str")})
     meta_t = clean_transactions(mark_duplicates(head_t, no_dups), ref)
     meta_e = clean_events(mark_duplicates(head_e, no_dups))
@@ -658,7 +671,7 @@ def prepare(landing_dir: str | Path, out_dir: str | Path, client=None, progress:
     report = quality_report([t_counts, e_counts, c_reference], lines)
     report.to_csv(out / "quality_report.csv", index=False)
     rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
-    sentences = []
+    sentences = reference_problems(ref, c_reference)
     for table, parts in (("transactions", txn_parts), ("events", ev_parts)):
         per_part = dd.read_parquet(out / "staging" / table, columns=["part"])["part"].value_counts().compute()
         sentences += landing.problems(parts, per_part.to_dict())
@@ -680,6 +693,19 @@ def _compute(client, collections: list, progress: bool) -> list:
 
         progress_bars.dask(futures)
     return client.gather(futures)
+
+
+def _first_lines(parts: list[landing.PartFile], n: int = 2000) -> pd.DataFrame:
+    """The first `n` lines of the first of `parts` that has any (one may be empty, or gone since it was listed),
+    for Dask's metadata; no lines if none has."""
+    for p in parts:
+        try:
+            head = head_lines(p.path, n, p.part)
+        except OSError:
+            continue
+        if len(head):
+            return head
+    return landing.LINES_SCHEMA.empty_table().to_pandas()
 
 
 def _repeated(staged: Path, key: str) -> pd.DataFrame:

@@ -8,7 +8,8 @@ every core, spills to disk above its memory limit and reads the raw lines straig
    repaired in one streaming pass, a chunk of files at a time, and staged as Parquet in one folder per
    *customer bucket* (the holder's number modulo the number of buckets, one per 256 MB of raw payments);
 2. the ids alone, with a 64-bit hash of each line, tell which lines are exact or near duplicates (the first
-   arrival is the record); the few duplicates get their text back from their files for the quarantine;
+   arrival is the record); each line's text is staged beside them, so a duplicate is quarantined as it was read
+   even if its file changes or vanishes before the run ends;
 3. bucket by bucket, the good rows get their per-customer features: one sort of a few narrow columns of each
    holder's payments and account events in time order, read in NumPy with pandas' own formulas (counts in a
    window by binary search, the previous payment by a shift, running sums, the last event of each kind by a
@@ -95,20 +96,11 @@ def _staged_view(con, table: str, staged: Path) -> None:
                     hive_partitioning = true, hive_types = {{'chunk': INTEGER, 'bucket': INTEGER}})""")
 
 
-# The text of a line is kept only where it is sure to be quarantined; the others keep a 64-bit hash, enough to
-# tell an exact copy from a near one, and the few duplicates get their text back from the file at the end.
-_LINE_KEPT = ("CASE WHEN pre_reason IS NOT NULL OR clean_reason IS NOT NULL THEN line END AS line, "
-              "hash(line) AS line_hash")
-
-
-def _fetch_lines(parts: list[landing.PartFile], wanted: pd.DataFrame) -> pa.Table:
-    """(part, line_no, line) of the lines listed in `wanted` (part, line_no), read again from their files."""
-    by_number = {p.part: p for p in parts}
-    tables = [landing.LINES_SCHEMA.empty_table().select(["part", "line_no", "line"])]
-    for part, rows in wanted.groupby("part"):
-        lines = landing.read_part(by_number[int(part)]).select(["part", "line_no", "line"])
-        tables.append(lines.take(pa.array(rows["line_no"].to_numpy() - 1)))
-    return pa.concat_tables(tables)
+# Every line's text is staged as it was read (only the quarantine reads it back: Parquet is columnar), with a
+# 64-bit hash that is enough to tell an exact copy from a near one. Reading the duplicates' text again from their
+# files at the end would cost as much (measured at 1 M lines) and give a wrong line, or none, for a file rewritten
+# or gone since it was read.
+_LINE_KEPT = "line, hash(line) AS line_hash"
 
 
 def _transactions_sql(ref: prepare.Reference, buckets: int) -> str:
@@ -412,16 +404,10 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
                         "(FORMAT parquet)")
             con.unregister("history")
         done("features: one sort, windows, write")
-        for table, parts in (("transactions", txn_parts), ("events", ev_parts)):
-            wanted = con.execute(f"SELECT part, line_no FROM {table}_final "
-                                 "WHERE outcome = 'quarantined' AND line IS NULL").df()
-            con.register(f"{table}_refetched", _fetch_lines(parts, wanted))
-        con.execute(f"""COPY (SELECT 'transactions' AS "table", part, line_no, reason, coalesce(t.line, f.line) AS line
-                              FROM transactions_final t LEFT JOIN transactions_refetched f USING (part, line_no)
+        con.execute(f"""COPY (SELECT 'transactions' AS "table", part, line_no, reason, line FROM transactions_final
                               WHERE outcome = 'quarantined'
                               UNION ALL
-                              SELECT 'events', part, line_no, reason, coalesce(t.line, f.line)
-                              FROM events_final t LEFT JOIN events_refetched f USING (part, line_no)
+                              SELECT 'events', part, line_no, reason, line FROM events_final
                               WHERE outcome = 'quarantined')
                         TO '{out / 'quarantine' / 'lines.parquet'}' (FORMAT parquet)""")
         counts = [con.execute(f"""SELECT '{table}' AS "table", outcome, coalesce(reason, '') AS reason,
@@ -437,7 +423,8 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
              **prepare.reference_lines(c_reference)}
     report = prepare.quality_report([*counts, c_reference], lines)
     report.to_csv(out / "quality_report.csv", index=False)
-    sentences = landing.problems(txn_parts, per_part["transactions"]) + landing.problems(ev_parts, per_part["events"])
+    sentences = prepare.reference_problems(ref, c_reference) + landing.problems(txn_parts, per_part["transactions"]) \
+        + landing.problems(ev_parts, per_part["events"])
     (out / "problems.txt").write_text("".join(s + "\n" for s in sentences))
     shutil.rmtree(out / "work")
     rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())

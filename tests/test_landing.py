@@ -98,17 +98,31 @@ def assert_same_features(features: pd.DataFrame, features_dir: Path) -> None:
             assert (a[a.notna()].astype(str) == b[a.notna()].astype(str)).all(), column
 
 
-def run_all_ways(zone: Path, tmp_path: Path):
-    """The pandas and DuckDB pipelines on the same zone; their reports, quarantines and features must be equal,
-    and the reports add up to the records in the files, table by table."""
-    features, q_pandas, report = prepare.prepare_pandas(zone)
-    duck = prepare_duckdb.prepare_duckdb(zone, tmp_path / "duck", threads=2)
+def run_all_ways(zone: Path, tmp_path: Path, on_dask: bool = False, copies: bool = False,
+                 lines_read: dict[str, int] | None = None):
+    """The pandas and DuckDB pipelines (and Dask's too, `on_dask`) on the same zone -- or each on its own copy of
+    it, `copies`, for damage done during a run; their reports, problems, quarantines and features must be equal,
+    and the reports add up to the records in the files, table by table (or to `lines_read` of a table whose files
+    changed or vanished after they were read)."""
+    zones = {engine: Path(shutil.copytree(zone, tmp_path / f"zone-{engine}")) if copies else zone
+             for engine in ("pandas", "duckdb", "dask")[: 3 if on_dask else 2]}
+    features, q_pandas, report = prepare.prepare_pandas(zones["pandas"])
+    duck = prepare_duckdb.prepare_duckdb(zones["duckdb"], tmp_path / "duck", threads=2)
     pd.testing.assert_frame_equal(report, duck.report)
     assert report.attrs["problems"] == duck.problems
     assert_same_quarantine(q_pandas, read_quarantine(duck.quarantine_dir, "lines.parquet"))
     assert_same_features(features, duck.features_dir)
+    if on_dask:
+        with dask.config.set(scheduler="synchronous"):
+            result = prepare.prepare(zones["dask"], tmp_path / "dask", progress=False)
+        pd.testing.assert_frame_equal(report, result.report, check_dtype=False)
+        assert result.problems == report.attrs["problems"]
+        assert_same_quarantine(q_pandas, read_quarantine(result.quarantine_dir, "lines"))
+        assert_same_features(features, result.features_dir)
     for table in ("transactions", "events", *prepare.REFERENCE_TABLES):
-        assert report_lines(report, table) == lines_in_files(zone, table), table
+        expected = (lines_read or {}).get(table)
+        expected = lines_in_files(zones["pandas"], table) if expected is None else expected
+        assert report_lines(report, table) == expected, table
     return q_pandas, report, duck
 
 
@@ -207,40 +221,68 @@ MERCHANT_DAMAGE = {
 }
 
 
-def payments_at(zone: Path, merchant_ids: set[str]) -> list[str]:
-    """The text of every sound payment line (15 fields) at one of `merchant_ids`."""
+# (reason, damage) for customers.csv, as MERCHANT_DAMAGE for merchants.csv (the cut goes last there too).
+CUSTOMER_DAMAGE = {
+    "300 extra fields": ("broken line: wrong number of fields", replace(lambda line, _: line + b",x" * 300)),
+    "cut off": (landing.CUT_OFF, cut_last),
+}
+PAYMENT_FIELD = {"customers": 2, "merchants": 3}  # the field of a payment line that holds the table's id
+
+
+def payments_at(zone: Path, table: str, ids: set[str]) -> list[str]:
+    """The text of every sound payment line (15 fields) of one of `ids` (customers or merchants)."""
+    field = PAYMENT_FIELD[table]
     return [line for f in sorted((zone / "transactions").glob("part-*")) for line in f.read_text().splitlines()
-            if line.count(",") == 14 and line.split(",")[3] in merchant_ids]
+            if line.count(",") == 14 and line.split(",")[field] in ids]
 
 
-def busiest_merchant_line(zone: Path) -> int:
-    """The index in merchants.csv's lines of the merchant with the most payments (not the first merchant)."""
-    ids = [line.split(b",")[0].decode() for line in (zone / "merchants.csv").read_bytes().split(b"\n")]
-    paid = pd.Series([line.split(",")[3] for f in sorted((zone / "transactions").glob("part-*"))
+def busiest_line(zone: Path, table: str) -> int:
+    """The index in <table>.csv's lines of the customer or merchant with the most payments, of those on one line
+    only (not the first: a cut line moves, and the lines after it with it)."""
+    ids = [line.split(b",")[0].decode() for line in (zone / f"{table}.csv").read_bytes().split(b"\n")]
+    field = PAYMENT_FIELD[table]
+    paid = pd.Series([line.split(",")[field] for f in sorted((zone / "transactions").glob("part-*"))
                       for line in f.read_text().splitlines() if line.count(",") == 14]).value_counts()
-    return max(range(2, len(ids) - 1), key=lambda i: paid.get(ids[i], 0))
+    once = pd.Series(ids).value_counts()
+    return max((i for i in range(2, len(ids) - 1) if once[ids[i]] == 1), key=lambda i: paid.get(ids[i], 0))
+
+
+def quarantined_reasons(report: pd.DataFrame, table: str) -> dict[str, int]:
+    rows = report[(report["table"] == table) & (report["outcome"] == "quarantined")]
+    return dict(zip(rows["reason"], rows["rows"], strict=True))
+
+
+def damage_reference_line(zone: Path, tmp_path: Path, table: str, reason: str, damage, on_dask: bool) -> None:
+    """Damage the line of <table>.csv's busiest customer or merchant: it is quarantined with `reason` and every
+    byte of it, nothing else of the table is, and every payment of that customer or merchant is quarantined too,
+    by pandas and DuckDB (and Dask, `on_dask`) alike."""
+    before = quarantined_reasons(prepare.reference(zone)[2], table)
+    path = zone / f"{table}.csv"
+    k = busiest_line(zone, table)
+    lines = path.read_bytes().split(b"\n")
+    key = lines[k].split(b",")[0].decode()
+    line_no = damage(lines, k)
+    path.write_bytes(b"\n".join(lines))
+    assert key.encode() not in {line.split(b",")[0] for i, line in enumerate(lines) if i != line_no - 1}
+    quarantined, report, _ = run_all_ways(zone, tmp_path, on_dask=on_dask)  # the report adds up to the file's lines
+    row = quarantined_line(quarantined, table, 0, line_no)
+    assert row["reason"] == reason
+    assert row["line"] == lines[line_no - 1].decode("utf-8", errors="backslashreplace")  # every byte is still there
+    assert quarantined_reasons(report, table) == {**before, reason: before.get(reason, 0) + 1}
+    payments = payments_at(zone, table, {key})
+    of_lost = quarantined[(quarantined["table"] == "transactions") & quarantined["line"].isin(payments)]
+    assert len(payments) > 0 and len(of_lost) == len(payments), f"every payment of a lost {table[:-1]} is quarantined"
+    assert (of_lost["reason"] == f"unknown {table[:-1]}").any()
+
+
+@pytest.mark.parametrize("kind", list(CUSTOMER_DAMAGE))
+def test_a_damaged_customer_line_is_quarantined_and_its_payments_too(zone, tmp_path, kind):
+    damage_reference_line(zone, tmp_path, "customers", *CUSTOMER_DAMAGE[kind], on_dask=True)
 
 
 @pytest.mark.parametrize("kind", list(MERCHANT_DAMAGE))
 def test_a_damaged_merchant_line_is_quarantined_and_its_payments_too(zone, tmp_path, kind):
-    reason, damage = MERCHANT_DAMAGE[kind]
-    path = zone / "merchants.csv"
-    k = busiest_merchant_line(zone)
-    lines = path.read_bytes().split(b"\n")
-    merchant = lines[k].split(b",")[0].decode()
-    line_no = damage(lines, k)
-    path.write_bytes(b"\n".join(lines))
-    assert merchant.encode() not in {line.split(b",")[0] for i, line in enumerate(lines) if i != line_no - 1}
-    quarantined, report, _ = run_all_ways(zone, tmp_path)  # the report adds up to the lines of merchants.csv
-    row = quarantined_line(quarantined, "merchants", 0, line_no)
-    assert row["reason"] == reason
-    assert row["line"] == lines[line_no - 1].decode("utf-8", errors="backslashreplace")  # every byte is still there
-    merchants = report[report["table"] == "merchants"].set_index(["outcome", "reason"])["rows"]
-    assert merchants.drop(("kept", "")).to_dict() == {("quarantined", reason): 1}
-    payments = payments_at(zone, {merchant})
-    of_lost = quarantined[(quarantined["table"] == "transactions") & quarantined["line"].isin(payments)]
-    assert len(payments) > 0 and len(of_lost) == len(payments), "every payment of a lost merchant is quarantined"
-    assert (of_lost["reason"] == "unknown merchant").any()
+    damage_reference_line(zone, tmp_path, "merchants", *MERCHANT_DAMAGE[kind], on_dask=False)
 
 
 def test_a_merchant_whose_mcc_is_not_a_number_is_kept_with_it_blanked(zone):
@@ -280,21 +322,24 @@ def test_a_customer_id_without_its_own_line_is_quarantined(zone, tmp_path):
     assert quarantined_line(quarantined, "customers", 0, 8)["reason"] == "missing customer_id"
 
 
-def test_a_file_cut_mid_line_quarantines_its_last_line(zone, tmp_path):
-    path = zone / TXN
+@pytest.mark.parametrize("name, table", [(TXN, "transactions"), (EV, "events")])
+def test_a_file_cut_mid_line_quarantines_its_last_line(zone, tmp_path, name, table):
+    path = zone / name
     data = path.read_bytes()
-    path.write_bytes(data[: data.rindex(b"\n", 0, len(data) // 2) + 40])  # 40 bytes into a line
-    n = len(path.read_bytes().split(b"\n"))
-    quarantined, _, _ = run_all_ways(zone, tmp_path)
-    assert quarantined_line(quarantined, "transactions", 1, n)["reason"] == landing.CUT_OFF
+    path.write_bytes(data[: data.rindex(b"\n", 0, len(data) // 2) + 1 + 40])  # 40 bytes into a line
+    lines = path.read_bytes().split(b"\n")
+    quarantined, _, _ = run_all_ways(zone, tmp_path, on_dask=True)
+    row = quarantined_line(quarantined, table, 1, len(lines))
+    assert row["reason"] == landing.CUT_OFF and row["line"] == lines[-1].decode() and len(row["line"]) == 40
 
 
-def test_an_empty_file_is_one_sentence_and_the_rest_is_prepared(zone, tmp_path):
-    (zone / TXN).write_bytes(b"")
-    (zone / EV).write_bytes(b"")
-    _, report, duck = run_all_ways(zone, tmp_path)
-    assert duck.problems == [f"{TXN} is empty (0 bytes): it holds no lines to read.",
-                             f"{EV} is empty (0 bytes): it holds no lines to read."]
+@pytest.mark.parametrize("number", ["00000", "00001"])  # the first file too: Dask reads its types from it
+def test_an_empty_file_is_one_sentence_and_the_rest_is_prepared(zone, tmp_path, number):
+    names = [f"transactions/part-{number}.csv", f"events/part-{number}.jsonl"]
+    for name in names:
+        (zone / name).write_bytes(b"")
+    _, report, duck = run_all_ways(zone, tmp_path, on_dask=True)
+    assert duck.problems == [f"{name} is empty (0 bytes): it holds no lines to read." for name in names]
     assert report_lines(report, "transactions") > 7_000
 
 
@@ -313,42 +358,106 @@ def test_windows_line_ends_give_the_same_result(zone, tmp_path):
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_a_file_that_vanishes_before_it_is_read_is_one_sentence(clean_zone, tmp_path, monkeypatch):
-    read = landing.read_part
-
-    def vanish_first(part, number=0):
-        if isinstance(part, landing.PartFile) and part.name == TXN:
-            part.path.unlink(missing_ok=True)
-        return read(part, number)
-
-    monkeypatch.setattr(landing, "read_part", vanish_first)
-    zones = [Path(shutil.copytree(clean_zone, tmp_path / name)) for name in ("a", "b")]
-    _, _, report = prepare.prepare_pandas(zones[0])
-    duck = prepare_duckdb.prepare_duckdb(zones[1], tmp_path / "duck", threads=2)
-    pd.testing.assert_frame_equal(report, duck.report)
-    assert report.attrs["problems"] == duck.problems
-    assert len(duck.problems) == 1
-    assert duck.problems[0].startswith(f"{TXN} disappeared after it was listed (")
-    assert duck.problems[0].endswith("it could not be read, so its lines are not in this report.")
-    assert report_lines(report, "transactions") == lines_in_files(zones[0], "transactions")
+def path_of(part, *_) -> Path:
+    """The path landing.read_part (or prepare.read_reference) is asked to read."""
+    return part.path if isinstance(part, landing.PartFile) else Path(part)
 
 
-def test_a_file_that_changes_while_it_is_read_is_one_sentence_and_counted_as_read(zone, tmp_path, monkeypatch):
-    read = landing.read_part
-    appended = []
+def then(read, damage, first: bool = False):
+    """`read` (landing.read_part or prepare.read_reference), then `damage`(the path it read) -- or `first` the
+    damage, then the read."""
+    def damage_and_read(*args):
+        if first:
+            damage(path_of(*args))
+        lines = read(*args)
+        if not first:
+            damage(path_of(*args))
+        return lines
+    return damage_and_read
 
-    def grow_first(part, number=0):
-        if isinstance(part, landing.PartFile) and part.name == TXN and not appended:
-            with open(part.path, "ab") as f:
-                f.write(b"a late line\n")
-            appended.append(True)
-        return read(part, number)
 
-    monkeypatch.setattr(landing, "read_part", grow_first)
-    _, q_pandas, report = prepare.prepare_pandas(zone)
-    assert len(report.attrs["problems"]) == 1 and report.attrs["problems"][0].startswith(f"{TXN} changed while")
-    assert report_lines(report, "transactions") == lines_in_files(zone, "transactions")
-    assert (q_pandas["line"] == "a late line").sum() == 1
+@pytest.mark.parametrize("name, when", [
+    *((name, when) for name in ("transactions/part-00000.csv", TXN, "events/part-00000.jsonl", EV)
+      for when in ("after it is listed", "after it is read")),
+    # a reference table gone before it is read is missing: one sentence that stops the run (tested above)
+    ("customers.csv", "after it is read"), ("merchants.csv", "after it is read")])
+def test_a_file_that_vanishes_is_one_sentence(zone, tmp_path, monkeypatch, name, when):
+    table = name.split("/")[0].removesuffix(".csv")
+
+    def vanish(path: Path) -> None:
+        if path.as_posix().endswith(f"/{name}"):
+            path.unlink(missing_ok=True)
+
+    if when == "after it is listed":
+        listed = landing.list_parts
+
+        def list_then_vanish(landing_dir, t):
+            parts = listed(landing_dir, t)
+            if t == table:
+                vanish(Path(landing_dir) / name)
+            return parts
+
+        monkeypatch.setattr(landing, "list_parts", list_then_vanish)
+        end = "it could not be read, so its lines are not in this report."
+        lines_read = None
+    else:
+        module, reader = (prepare, "read_reference") if "/" not in name else (landing, "read_part")
+        monkeypatch.setattr(module, reader, then(getattr(module, reader), vanish))
+        end = f"it was read first, and its {records_in_file(zone / name, table):,} lines are in this report."
+        lines_read = {table: lines_in_files(zone, table)}
+    size = (zone / name).stat().st_size
+    _, _, duck = run_all_ways(zone, tmp_path, on_dask=True, copies=True, lines_read=lines_read)  # each sees it go
+    assert duck.problems == [f"{name} disappeared after it was listed ({size:,} bytes then): {end}"]
+
+
+@pytest.mark.parametrize("name, table", [(TXN, "transactions"), (EV, "events")])
+def test_a_file_rewritten_after_it_is_read_is_prepared_as_it_was_read(zone, tmp_path, monkeypatch, name, table):
+    """The file's first record is taken out once it is read: every line after it moves up. The quarantine still
+    holds each duplicate's text as it was read (read again from the file, it would be its neighbour's)."""
+    rewritten = set()
+
+    def take_out_first_record(path: Path) -> None:
+        if path.as_posix().endswith(f"/{name}") and path not in rewritten:
+            lines = path.read_bytes().split(b"\n")
+            path.write_bytes(b"\n".join(lines[:1] + lines[2:]))
+            rewritten.add(path)
+
+    monkeypatch.setattr(landing, "read_part", then(landing.read_part, take_out_first_record))
+    size, lines_read = (zone / name).stat().st_size, {table: lines_in_files(zone, table)}
+    quarantined, _, duck = run_all_ways(zone, tmp_path, on_dask=True, copies=True, lines_read=lines_read)
+    first = len((zone / name).read_bytes().split(b"\n", 2)[1]) + 1
+    assert duck.problems == [f"{name} changed while it was being prepared ({size:,} bytes when listed, "
+                             f"{size - first:,} now): its lines are counted as they were when it was read."]
+    copies = quarantined[(quarantined["table"] == table) & (quarantined["part"] == 1)
+                         & quarantined["reason"].str.endswith(" duplicate")]
+    lines = (zone / name).read_text().split("\n")  # the file as it was read (this copy was not rewritten)
+    assert len(copies) > 0 and (copies["line"] == [lines[i - 1] for i in copies["line_no"]]).all()
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("name", [TXN, EV, "customers.csv", "merchants.csv"])
+def test_a_file_that_changes_while_it_is_read_is_one_sentence_and_counted_as_read(zone, tmp_path, monkeypatch,
+                                                                                  name, when):
+    """A late line is written to the file `when` it is read, once in each engine's copy of the zone: before,
+    the line is read (and quarantined: it is no record); after, it is not. Either way one sentence says so."""
+    late = b"a late line\n"
+    size = (zone / name).stat().st_size
+    grown = set()
+
+    def grow(path: Path) -> None:
+        if path.as_posix().endswith(f"/{name}") and path not in grown:
+            with open(path, "ab") as f:
+                f.write(late)
+            grown.add(path)
+
+    module, reader = (prepare, "read_reference") if "/" not in name else (landing, "read_part")  # reference: once
+    monkeypatch.setattr(module, reader, then(getattr(module, reader), grow, first=when == "before"))
+    table = name.split("/")[0].removesuffix(".csv")
+    lines_read = {table: lines_in_files(zone, table) + (when == "before")}  # before: the late line is read too
+    quarantined, report, duck = run_all_ways(zone, tmp_path, on_dask=True, copies=True, lines_read=lines_read)
+    assert duck.problems == [f"{name} changed while it was being prepared ({size:,} bytes when listed, "
+                             f"{size + len(late):,} now): its lines are counted as they were when it was read."]
+    assert (quarantined["line"] == "a late line").sum() == (when == "before")
 
 
 def test_every_damage_at_once_on_dask_too(zone, tmp_path):
