@@ -19,6 +19,7 @@ notebook or metric fails the build, so a number on the site is always the number
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import re
 import shutil
@@ -52,14 +53,14 @@ def fill_metrics(text: str, metrics: Mapping[str, Mapping], page: str) -> str:
     or a number on either side): it leaves no trace on the page when it holds and raises ValueError when not.
     """
 
-    def operand(token: str, claim: str) -> float:
+    def operand(token: str) -> float:
         if ":" in token:
             return float(value(METRIC.match("{{" + token + "}}"), raw=True))
         return float(token)
 
     def check(match: re.Match) -> str:
         left, op, right = match.group(1), match.group(2), match.group(3)
-        a, b = operand(left, match.group(0)), operand(right, match.group(0))
+        a, b = operand(left), operand(right)
         if not COMPARE[op](a, b):
             raise ValueError(f"{page}: the claim {left} {op} {right} is false in the committed outputs "
                              f"({a:g} vs {b:g}): rewrite the sentence")
@@ -110,9 +111,10 @@ def _folded_answer(markdown: str) -> str:
     return f'<details class="model-answer">\n<summary>A model answer (try first)</summary>\n\n{html}</details>\n'
 
 
-def notebook_page(nb: course.Notebook, known_terms: set[str]) -> dict:
-    """The site's copy of a notebook: a links line after the title, linked key terms, solutions folded."""
-    page = json.loads(nb.path.read_text(encoding="utf-8"))
+def notebook_page(nb: course.Notebook, known_terms: set[str], master: dict | None = None) -> dict:
+    """The site's copy of a notebook (`master`, its JSON, if already read): a links line after the title,
+    linked key terms, solutions folded."""
+    page = copy.deepcopy(master) if master is not None else json.loads(nb.path.read_text(encoding="utf-8"))
     # Progress bars leave ipywidgets state in the metadata, though no output shows a widget: with it, MyST-NB
     # would load the widget manager from a CDN on the page.
     page["metadata"].pop("widgets", None)
@@ -242,8 +244,9 @@ def assemble(src: Path | None = None) -> Path:
     (src / "notebooks").mkdir()
     notebook_terms = {}
     for nb in course.notebooks():
-        page = notebook_page(nb, known)
-        notebook_terms[nb.number] = glossary.key_terms(json.loads(nb.path.read_text(encoding="utf-8")))
+        master = json.loads(nb.path.read_text(encoding="utf-8"))
+        notebook_terms[nb.number] = glossary.key_terms(master)
+        page = notebook_page(nb, known, master)
         (src / "notebooks" / f"{nb.id}.ipynb").write_text(json.dumps(page, ensure_ascii=False, indent=1),
                                                           encoding="utf-8")
     (src / "glossary.md").write_text(_glossary_page(notebook_terms), encoding="utf-8")
