@@ -127,6 +127,24 @@ def per_pattern(frame: pd.DataFrame, flagged) -> pd.DataFrame:
     return table.sort_values("flagged_share", ascending=False)
 
 
+def pattern_gaps(frame: pd.DataFrame, flagged_a, flagged_b, rounds: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """For each fraud pattern (not the legitimate rows), the difference between two models' flagged shares of
+    its rows, a - b (``gap``), and two standard errors of it (``noise``) from a paired bootstrap of the pattern's
+    rows: both models judged on the same resampled rows, so what they catch alike cancels out."""
+    a, b = (np.asarray(f, dtype=bool) for f in (flagged_a, flagged_b))
+    if not len(a) == len(b) == len(frame):
+        raise ValueError(f"flagged_a and flagged_b must have one entry per row of frame ({len(frame)}), "
+                         f"got {len(a)} and {len(b)}")
+    pattern = frame["fraud_pattern"].to_numpy()
+    draw = np.random.default_rng(seed)
+    rows = {}
+    for name in sorted(set(pattern) - {"legitimate"}):
+        d = a[pattern == name].astype(float) - b[pattern == name]
+        boot = d[draw.integers(0, len(d), (rounds, len(d)))].mean(axis=1)
+        rows[name] = {"gap": d.mean(), "noise": 2 * boot.std(ddof=1)}
+    return pd.DataFrame(rows).T
+
+
 def _weighted_average_precision(y: np.ndarray, order: np.ndarray, last: np.ndarray, weight: np.ndarray) -> float:
     """scikit-learn's average precision with row weights, for rows already sorted by descending score
     (``order``) where ``last`` marks the last row of each run of equal scores (one threshold per run)."""

@@ -9,7 +9,7 @@ also reads the last :data:`STEPS` payments of the same card, oldest first, the p
   a category code, a merchant code) plus, for each payment, the rows of the holder's previous payments;
   :meth:`Histories.dataset` assembles the windows on the fly in a tf.data stream (nothing is copied k times);
 * :func:`sequence_model` -- embeddings for merchants and categories, a GRU over the window, and the 02
-  aggregates beside it;
+  aggregates beside it, with the hours since each account event also given in bins (:func:`with_event_bins`);
 * :class:`HistoryScorer` -- the same windows for payments that arrive one micro-batch at a time: it keeps
   each holder's last payments in memory (a small feature store) and is what the model server runs;
   :class:`TreeScorer` serves the trees alone, :class:`Blend` averages two models' scores.
@@ -33,6 +33,21 @@ STEP_PLAIN = ("new_device", "is_night", "hour")
 STEP_NAMES = (*STEP_LOGS, *STEP_PLAIN, "same_device_as_prev", *(f"channel={c}" for c in pipelines.CHANNELS))
 MERCHANT_CODES = 8192  # merchant ids M00000-M08190 get their own code, later ones share the last
 COLUMNS = ("customer_id", "merchant_id", "device_id")  # read besides pipelines.READ_COLUMNS
+EVENT_HOURS = ("hours_since_password_reset", "hours_since_device_change", "hours_since_failed_login")
+# Bin edges in hours for EVENT_HOURS: an hour, six, a day, four days, two weeks, and 8760 = "none this year"
+# (02's cap). A slow takeover's purchases come one to four days after a reset *and* a device change; as one
+# number each, that is a bump in the middle of a range, which a few hundred fraud rows teach a network slowly,
+# and two bins that are both on -- the same question a tree asks with two splits -- it learns in an epoch.
+EVENT_EDGES = (1, 6, 24, 96, 336, 8759.5)
+
+
+def with_event_bins(x: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    """02's encoded features `x` (pipelines.encode of `frame`) with a one-hot bin of EVENT_EDGES appended for
+    each of EVENT_HOURS (a missing value counts as none this year): the network's aggregate input."""
+    eye = np.eye(len(EVENT_EDGES) + 1, dtype="float32")
+    bins = [eye[np.searchsorted(EVENT_EDGES, frame[c].fillna(24 * 365).to_numpy("float64"), side="right")]
+            for c in EVENT_HOURS]
+    return np.hstack([np.asarray(x, "float32"), *bins])
 
 
 def step_features(frame: pd.DataFrame) -> np.ndarray:
@@ -229,7 +244,7 @@ class HistoryScorer:
             self.last_device[j] = device
         x, _ = pipelines.encode(frame.assign(is_fraud=0))
         inputs = {"steps": x_steps, "category": x_cat, "merchant": x_merch,
-                  "aggregates": np.asarray(self.scaler(x), "float32")}
+                  "aggregates": np.asarray(self.scaler(with_event_bins(x, frame)), "float32")}
         network = self._call(inputs).numpy()[:, 0].astype("float64")
         if self.trees is None:
             return network

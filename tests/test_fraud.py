@@ -57,6 +57,19 @@ def test_per_pattern_counts_every_row():
     assert table.loc["account_takeover", "flagged"] == 0
 
 
+def test_pattern_gaps_measure_a_difference_and_its_noise():
+    frame = pd.DataFrame({"fraud_pattern": ["legitimate"] * 10 + ["card_testing"] * 100 + ["account_takeover"] * 100})
+    a = np.r_[np.zeros(10), np.ones(100), np.ones(100)]
+    b = np.r_[np.zeros(10), np.ones(100), np.ones(50), np.zeros(50)]
+    gaps = fraud.pattern_gaps(frame, a, b, seed=1)
+    assert list(gaps.index) == ["account_takeover", "card_testing"]  # the legitimate rows are not a pattern
+    assert gaps.loc["card_testing", "gap"] == 0 and gaps.loc["card_testing", "noise"] == 0  # the same catch
+    # a gap of 0.5 on 100 rows: two standard errors of a share of one half, 2 * sqrt(0.25 / 100) = 0.1
+    assert gaps.loc["account_takeover", "gap"] == 0.5 and 0.08 < gaps.loc["account_takeover", "noise"] < 0.12
+    with pytest.raises(ValueError, match="one entry per row of frame"):
+        fraud.pattern_gaps(frame, a[:5], b)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: fraud.recall_at_fpr([0, 1], [0.1, 0.2], 1.5), "max_fpr must be ≥ 0 and < 1, got 1.5"),
     (lambda: fraud.recall_at_fpr([0, 0], [0.1, 0.2], 0.1), "both classes"),

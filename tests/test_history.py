@@ -45,7 +45,7 @@ def test_step_scaling_uses_only_the_fit_rows(period):
 
 
 def test_the_streaming_scorer_matches_the_batch_windows(period, tmp_path):
-    frame, x = period.frame, period.x
+    frame, x = period.frame, history.with_event_bins(period.x, period.frame)
     split = len(frame) // 2
     h = history.Histories.build(frame, np.arange(split))
     scaler = pipelines.Scaler(x[:split].mean(axis=0), np.where(x[:split].std(axis=0) > 0, x[:split].std(axis=0), 1))
@@ -60,6 +60,15 @@ def test_the_streaming_scorer_matches_the_batch_windows(period, tmp_path):
     sent = frame.iloc[split:][list(scorer.fields)].reset_index(drop=True)
     streamed = np.concatenate([scorer.score(sent.iloc[i:i + 37]) for i in range(0, len(sent), 37)])
     np.testing.assert_allclose(streamed, offline, atol=1e-5)
+
+
+def test_event_bins_are_one_hot_per_event():
+    frame = pd.DataFrame({name: [0.5, 30.0, np.nan] for name in history.EVENT_HOURS})
+    frame["hours_since_failed_login"] = [8760.0, 96.0, 2.0]
+    bins = history.with_event_bins(np.zeros((3, 2)), frame)[:, 2:].reshape(3, len(history.EVENT_HOURS), -1)
+    assert (bins.sum(axis=2) == 1).all()
+    width = len(history.EVENT_EDGES) + 1
+    assert [list(np.flatnonzero(row.ravel()) % width) for row in bins] == [[0, 0, 6], [3, 3, 4], [6, 6, 1]]
 
 
 def test_blend_averages_validation_ranks():
