@@ -4,19 +4,21 @@ agree: lines/s, peak RSS and an output check.
     python benchmarks/bench_prepare.py                 # 1M and 10M transactions
     python benchmarks/bench_prepare.py 1e6 3e6         # any sizes
     python benchmarks/bench_prepare.py 1e7 1e8 --modes duckdb --results benchmarks/results/prepare_scale.md
+    python benchmarks/bench_prepare.py 1e6 --modes duckdb polars --results /tmp/polars.md   # two ways side by side
 
 For each size the landing zone is generated once (250 000 transactions per file = one partition), then
-prepared four ways, each in a fresh child process:
+prepared five ways, each in a fresh child process:
 
 * ``pandas``  -- prepare.prepare_pandas: everything in one process and in memory (sizes up to 2M only);
 * ``dask-threads`` -- prepare.prepare on Dask's threaded scheduler (one process, 2 threads);
 * ``dask-cluster`` -- prepare.prepare on a LocalCluster of 2 worker processes, 1 thread each (notebook 02);
-* ``duckdb`` -- prepare_duckdb.prepare_duckdb: the same rules in SQL, 2 threads, a 1 GB memory limit.
+* ``duckdb`` -- prepare_duckdb.prepare_duckdb: the same rules in SQL, 2 threads, a 1 GB memory limit;
+* ``polars`` -- prepare_polars.prepare_polars: the same rules as Polars expressions, 2 threads.
 
 Peak RSS is sampled every 0.2 s over the child and all its descendants (the workers), added up. Each
 way's report, quarantine and feature set are then compared with the first way's: the same report and
 quarantine line for line, the same feature rows, text and integer columns equal, floats equal to 1e-9
-relative (sums in another order). The table goes to benchmarks/results/prepare.md.
+relative (sums in another order). The table goes to benchmarks/results/prepare.md (or ``--results``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def run_one(mode: str, landing: str, out: str) -> dict:
     """Prepare `landing` one way, in this (child) process; the outputs go to `out` for the comparison."""
     import dask
 
-    from dlcourse import cluster, prepare, prepare_duckdb
+    from dlcourse import cluster, prepare, prepare_duckdb, prepare_polars
 
     start = time.perf_counter()
     steps = {}
@@ -58,6 +60,9 @@ def run_one(mode: str, landing: str, out: str) -> dict:
         report.to_csv(Path(out, "quality_report.csv"), index=False)
     elif mode == "duckdb":
         result = prepare_duckdb.prepare_duckdb(landing, out, threads=2)
+        rows_in, rows_out, seconds, steps = result.rows_in, result.rows_out, result.seconds, result.steps
+    elif mode == "polars":
+        result = prepare_polars.prepare_polars(landing, out, threads=2)  # a fresh process: the pool can be sized
         rows_in, rows_out, seconds, steps = result.rows_in, result.rows_out, result.seconds, result.steps
     else:
         if mode == "dask-cluster":
@@ -104,7 +109,7 @@ def measure(mode: str, landing: Path, out: Path) -> dict:
     return result | {"mode": mode, "peak_rss_mb": peak / 2**20, "load": os.getloadavg()[0]}
 
 
-MODES = ("duckdb", "pandas", "dask-threads", "dask-cluster")
+MODES = ("duckdb", "pandas", "dask-threads", "dask-cluster", "polars")
 
 
 def main(argv: list[str]) -> None:
@@ -149,6 +154,7 @@ def write_table(rows: list[dict], results: Path = RESULTS) -> None:
     import duckdb
     import numpy
     import pandas
+    import polars
 
     lines = [
         "# Notebook 02's preparation: speed, memory, and the same outputs on each engine",
@@ -161,7 +167,7 @@ def write_table(rows: list[dict], results: Path = RESULTS) -> None:
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
         f"pandas {pandas.__version__}, NumPy {numpy.__version__}, Dask {dask.__version__}, "
-        f"DuckDB {duckdb.__version__}; {time.strftime('%Y-%m-%d')}.",
+        f"DuckDB {duckdb.__version__}, Polars {polars.__version__}; {time.strftime('%Y-%m-%d')}.",
         "",
         "| transactions | partitions | way | seconds | lines/s | feature rows | peak RSS (MB) | load | outputs |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---|",
@@ -170,11 +176,12 @@ def write_table(rows: list[dict], results: Path = RESULTS) -> None:
         lines.append(f"| {r['n_rows']:,} | {r['partitions']} | {r['mode']} | {r['seconds']:.1f} | "
                      f"{r['rows_in'] / r['seconds']:,.0f} | {r['rows_out']:,} | {r['peak_rss_mb']:,.0f} | "
                      f"{r['load']:.1f} | {r['outputs']} |")
-    lines += ["", "Where DuckDB's time goes (seconds per step):", "",
-              "| transactions | " + " | ".join(STEPS) + " |", "|---:|" + "---:|" * len(STEPS)]
+    lines += ["", "Where the time goes in DuckDB and Polars (seconds per step, the same steps in both):", "",
+              "| transactions | way | " + " | ".join(STEPS) + " |", "|---:|---|" + "---:|" * len(STEPS)]
     for r in rows:
-        if r["mode"] == "duckdb":
-            lines.append(f"| {r['n_rows']:,} | " + " | ".join(f"{r['steps'].get(s, 0):.1f}" for s in STEPS) + " |")
+        if r["mode"] in ("duckdb", "polars"):
+            lines.append(f"| {r['n_rows']:,} | {r['mode']} | "
+                         + " | ".join(f"{r['steps'].get(s, 0):.1f}" for s in STEPS) + " |")
     results = results.resolve()
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text("\n".join(lines) + "\n")

@@ -26,6 +26,7 @@ Used in notebooks: 02, 12.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,10 +57,10 @@ def _case(expr: str, mapping: dict[str, str]) -> str:
     return f"CASE {expr} {whens} ELSE {expr} END"
 
 
-def _load(con, sql: str, parts: list[landing.PartFile], staged: Path) -> None:
-    """Run `sql` over the lines of `parts` and stage the result as Parquet under `staged`, one folder per chunk of
-    files and, inside it, one per customer bucket. A second thread reads the next chunk (NumPy and Arrow let go of
-    Python's lock) while DuckDB splits and checks this one on every core."""
+def read_ahead(parts: list[landing.PartFile]) -> Iterator[pa.Table]:
+    """The lines of `parts` (landing.LINES_SCHEMA, damage flagged), a chunk of files of about CHUNK_BYTES at a
+    time. A second thread reads the next chunk (NumPy and Arrow let go of Python's lock) while the engine works
+    on this one; delete your reference to a chunk before asking for the next, and two chunks are in memory."""
     chunks, size = [[]], 0
     for p in parts:
         if size > CHUNK_BYTES:
@@ -71,17 +72,25 @@ def _load(con, sql: str, parts: list[landing.PartFile], staged: Path) -> None:
     def read(chunk: list[landing.PartFile]) -> pa.Table:
         return pa.concat_tables([landing.LINES_SCHEMA.empty_table(), *(landing.read_part(p) for p in chunk)])
 
-    staged.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=1) as reader:
         next_chunk = reader.submit(read, chunks[0])
         for i in range(len(chunks)):
             lines = next_chunk.result()
             if i + 1 < len(chunks):
                 next_chunk = reader.submit(read, chunks[i + 1])
-            con.register("raw_lines", lines)
-            con.execute(f"COPY ({sql}) TO '{staged / f'chunk={i}'}' (FORMAT parquet, PARTITION_BY (bucket))")
-            con.unregister("raw_lines")
+            yield lines
             del lines
+
+
+def _load(con, sql: str, parts: list[landing.PartFile], staged: Path) -> None:
+    """Run `sql` over the lines of `parts` and stage the result as Parquet under `staged`, one folder per chunk of
+    files and, inside it, one per customer bucket, while the next chunk is read (:func:`read_ahead`)."""
+    staged.mkdir(parents=True, exist_ok=True)
+    for i, lines in enumerate(read_ahead(parts)):
+        con.register("raw_lines", lines)
+        con.execute(f"COPY ({sql}) TO '{staged / f'chunk={i}'}' (FORMAT parquet, PARTITION_BY (bucket))")
+        con.unregister("raw_lines")
+        del lines
     if not any(staged.glob("*/*/*.parquet")):  # no line at all (every file empty or gone): an empty table
         con.register("raw_lines", landing.LINES_SCHEMA.empty_table())
         empty = staged / "chunk=0" / "bucket=0"
@@ -355,22 +364,9 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
     with its reason), out_dir/quality_report.csv and out_dir/problems.txt (one sentence per damaged file)."""
     import duckdb
 
-    clock = stopwatch.Clock()
-    steps: dict[str, float] = {}
-    lap = [clock.wall_s]
-
-    def done(step: str) -> None:
-        steps[step] = clock.wall_s - lap[0]
-        lap[0] = clock.wall_s
-
-    out = Path(out_dir)
-    for folder in ("features", "quarantine", "work"):
-        prepare._clear_dir(out / folder)
-    ref, q_reference, c_reference = prepare.reference(landing_dir)
-    txn_parts, ev_parts = landing.list_parts(landing_dir, "transactions"), landing.list_parts(landing_dir, "events")
-    if max(len(txn_parts), len(ev_parts)) > MAX_PARTS:
-        raise ValueError(f"landing_dir may hold at most {MAX_PARTS:,} files per table (a line's position must fit "
-                         f"in 48 bits), got {len(txn_parts):,} transaction and {len(ev_parts):,} event files")
+    run = Run(landing_dir, out_dir)
+    out, ref, done = run.out, run.ref, run.done
+    txn_parts, ev_parts = run.parts["transactions"], run.parts["events"]
     con = duckdb.connect()  # in memory, spilling to out/work/spill above memory_limit
     try:
         con.execute(f"SET memory_limit = '{memory_limit}'; SET temp_directory = '{out / 'work' / 'spill'}';"
@@ -378,9 +374,7 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         con.execute("CREATE MACRO nb(x) AS CASE WHEN x IN ('', 'NA', 'null', 'N/A') THEN NULL ELSE x END")
-        merchants = ref.merchants.reset_index()[["merchant_id", "category", "kind", "city", "country", "lat", "lon"]]
-        customers = ref.customers.reset_index().rename_axis("cid").reset_index()[
-            ["cid", "customer_id", "age", "signup_date", "segment", "city", "country", "home_lat", "home_lon"]]
+        merchants, customers = run.reference_tables()
         con.register("merchants_df", merchants)
         con.register("customers_df", customers)
         con.execute("CREATE TABLE merchants AS SELECT * FROM merchants_df; "
@@ -418,19 +412,58 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
         done("quarantine and report")
     finally:
         con.close()
-    prepare.save_reference_quarantine(q_reference, out / "quarantine")
-    lines = {"transactions": int(counts[0]["rows"].sum()), "events": int(counts[1]["rows"].sum()),
-             **prepare.reference_lines(c_reference)}
-    report = prepare.quality_report([*counts, c_reference], lines)
-    report.to_csv(out / "quality_report.csv", index=False)
-    sentences = prepare.reference_problems(ref, c_reference) + landing.problems(txn_parts, per_part["transactions"]) \
-        + landing.problems(ev_parts, per_part["events"])
-    (out / "problems.txt").write_text("".join(s + "\n" for s in sentences))
-    shutil.rmtree(out / "work")
-    rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
-    done("files")
-    return prepare.Prepared(out / "features", out / "quarantine", report, lines["transactions"], rows_out,
-                            clock.wall_s, sentences, steps)
+    return run.finish(counts, per_part)
+
+
+class Run:
+    """What a single-node preparation (this module's, and :mod:`dlcourse.prepare_polars`') does around its
+    engine's work: clear the output folders, read the reference tables and list the part files; time each step
+    (:meth:`done`); at the end write the reference quarantine, the report and the problem sentences (:meth:`finish`)."""
+
+    def __init__(self, landing_dir: str | Path, out_dir: str | Path):
+        self.clock = stopwatch.Clock()
+        self.steps: dict[str, float] = {}
+        self._lap = self.clock.wall_s
+        self.out = Path(out_dir)
+        for folder in ("features", "quarantine", "work"):
+            prepare._clear_dir(self.out / folder)
+        self.ref, self.q_reference, self.c_reference = prepare.reference(landing_dir)
+        self.parts = {table: landing.list_parts(landing_dir, table) for table in ("transactions", "events")}
+        if max(len(p) for p in self.parts.values()) > MAX_PARTS:
+            raise ValueError(f"landing_dir may hold at most {MAX_PARTS:,} files per table (a line's position must "
+                             f"fit in 48 bits), got {len(self.parts['transactions']):,} transaction and "
+                             f"{len(self.parts['events']):,} event files")
+
+    def done(self, step: str) -> None:
+        """Record the seconds since the last step as `step`'s."""
+        self.steps[step] = self.clock.wall_s - self._lap
+        self._lap = self.clock.wall_s
+
+    def reference_tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(merchants, customers) as flat frames for an engine; each customer numbered 0.. (`cid`, for buckets)."""
+        merchants = self.ref.merchants.reset_index()[["merchant_id", "category", "kind", "city", "country", "lat",
+                                                      "lon"]]
+        customers = self.ref.customers.reset_index().rename_axis("cid").reset_index()[
+            ["cid", "customer_id", "age", "signup_date", "segment", "city", "country", "home_lat", "home_lon"]]
+        return merchants, customers
+
+    def finish(self, counts: list[pd.DataFrame], per_part: dict[str, dict[int, int]]) -> prepare.Prepared:
+        """`counts`: the transactions' and events' (table, outcome, reason, rows); `per_part`: lines per part file
+        of each table. Writes the report, the problems and the reference quarantine; drops out/work."""
+        out, ref, c_reference = self.out, self.ref, self.c_reference
+        prepare.save_reference_quarantine(self.q_reference, out / "quarantine")
+        lines = {"transactions": int(counts[0]["rows"].sum()), "events": int(counts[1]["rows"].sum()),
+                 **prepare.reference_lines(c_reference)}
+        report = prepare.quality_report([*counts, c_reference], lines)
+        report.to_csv(out / "quality_report.csv", index=False)
+        sentences = prepare.reference_problems(ref, c_reference) + [
+            s for table in ("transactions", "events") for s in landing.problems(self.parts[table], per_part[table])]
+        (out / "problems.txt").write_text("".join(s + "\n" for s in sentences))
+        shutil.rmtree(out / "work")
+        rows_out = int(report.query("table == 'transactions' and outcome != 'quarantined'")["rows"].sum())
+        self.done("files")
+        return prepare.Prepared(out / "features", out / "quarantine", report, lines["transactions"], rows_out,
+                                self.clock.wall_s, sentences, self.steps)
 
 
 def compare_outputs(a: str | Path, b: str | Path) -> str:

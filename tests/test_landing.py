@@ -1,6 +1,6 @@
 """Damaged landing zones: every kind of damage is quarantined with a reason or reported in one sentence naming the
-file, nothing crashes, and the report still adds up to every line in the files -- in pandas, on Dask and in
-DuckDB, which must also agree with each other line for line."""
+file, nothing crashes, and the report still adds up to every line in the files -- in pandas, on Dask, in DuckDB
+and in Polars, which must also agree with each other line for line."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcourse import bigdata, landing, prepare, prepare_duckdb
+from dlcourse import bigdata, landing, prepare, prepare_duckdb, prepare_polars
 
 TXN = "transactions/part-00001.csv"
 EV = "events/part-00001.jsonl"
@@ -100,18 +100,20 @@ def assert_same_features(features: pd.DataFrame, features_dir: Path) -> None:
 
 def run_all_ways(zone: Path, tmp_path: Path, on_dask: bool = False, copies: bool = False,
                  lines_read: dict[str, int] | None = None):
-    """The pandas and DuckDB pipelines (and Dask's too, `on_dask`) on the same zone -- or each on its own copy of
-    it, `copies`, for damage done during a run; their reports, problems, quarantines and features must be equal,
+    """The pandas, DuckDB and Polars pipelines (and Dask's too, `on_dask`) on the same zone -- or each on its own
+    copy of it, `copies`, for damage done during a run; their reports, problems, quarantines and features must be equal,
     and the reports add up to the records in the files, table by table (or to `lines_read` of a table whose files
     changed or vanished after they were read)."""
     zones = {engine: Path(shutil.copytree(zone, tmp_path / f"zone-{engine}")) if copies else zone
-             for engine in ("pandas", "duckdb", "dask")[: 3 if on_dask else 2]}
+             for engine in ("pandas", "duckdb", "polars", "dask")[: 4 if on_dask else 3]}
     features, q_pandas, report = prepare.prepare_pandas(zones["pandas"])
     duck = prepare_duckdb.prepare_duckdb(zones["duckdb"], tmp_path / "duck", threads=2)
-    pd.testing.assert_frame_equal(report, duck.report)
-    assert report.attrs["problems"] == duck.problems
-    assert_same_quarantine(q_pandas, read_quarantine(duck.quarantine_dir, "lines.parquet"))
-    assert_same_features(features, duck.features_dir)
+    polars = prepare_polars.prepare_polars(zones["polars"], tmp_path / "polars", threads=2)
+    for result in (duck, polars):
+        pd.testing.assert_frame_equal(report, result.report)
+        assert report.attrs["problems"] == result.problems
+        assert_same_quarantine(q_pandas, read_quarantine(result.quarantine_dir, "lines.parquet"))
+        assert_same_features(features, result.features_dir)
     if on_dask:
         with dask.config.set(scheduler="synchronous"):
             result = prepare.prepare(zones["dask"], tmp_path / "dask", progress=False)
@@ -309,6 +311,8 @@ def test_an_empty_or_missing_reference_table_is_one_sentence_naming_it(zone, tmp
         prepare.prepare_pandas(zone)
     with pytest.raises(ValueError, match=sentence.format(name=name)):
         prepare_duckdb.prepare_duckdb(zone, tmp_path / "duck", threads=2)
+    with pytest.raises(ValueError, match=sentence.format(name=name)):
+        prepare_polars.prepare_polars(zone, tmp_path / "polars", threads=2)
 
 
 def test_a_customer_id_without_its_own_line_is_quarantined(zone, tmp_path):
@@ -489,11 +493,14 @@ def test_every_damage_at_once_on_dask_too(zone, tmp_path):
     assert (result.quarantine_dir.parent / "problems.txt").read_text().count("\n") == 1
 
 
-def test_duckdb_gives_the_same_features_as_pandas(clean_zone, tmp_path):
+def test_duckdb_and_polars_give_the_same_outputs_as_pandas(clean_zone, tmp_path):
     features, _, report = prepare.prepare_pandas(clean_zone)
     duck = prepare_duckdb.prepare_duckdb(clean_zone, tmp_path / "duck", threads=2)
-    pd.testing.assert_frame_equal(report, duck.report)
-    assert_same_features(features, duck.features_dir)
+    polars = prepare_polars.prepare_polars(clean_zone, tmp_path / "polars", threads=2)
+    for result in (duck, polars):
+        pd.testing.assert_frame_equal(report, result.report)
+        assert_same_features(features, result.features_dir)
+    assert prepare_duckdb.compare_outputs(tmp_path / "duck", tmp_path / "polars") == "identical"
 
 
 def test_a_listing_of_an_empty_folder_is_one_sentence(tmp_path):
