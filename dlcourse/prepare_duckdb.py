@@ -380,7 +380,7 @@ def prepare_duckdb(landing_dir: str | Path, out_dir: str | Path, threads: int | 
         con.execute("CREATE TABLE merchants AS SELECT * FROM merchants_df; "
                     "CREATE TABLE customers AS SELECT * FROM customers_df")
         done("reference tables")
-        buckets = max(1, -(-sum(p.size for p in txn_parts) // BUCKET_BYTES))
+        buckets = run.buckets(BUCKET_BYTES)
         for table, parts, sql in (("transactions", txn_parts, _transactions_sql(ref, buckets)),
                                   ("events", ev_parts, _events_sql(buckets))):
             # keep the joins as written: the lines probe, the small reference tables are the build side
@@ -433,6 +433,10 @@ class Run:
             raise ValueError(f"landing_dir may hold at most {MAX_PARTS:,} files per table (a line's position must "
                              f"fit in 48 bits), got {len(self.parts['transactions']):,} transaction and "
                              f"{len(self.parts['events']):,} event files")
+
+    def buckets(self, bucket_bytes: int) -> int:
+        """How many customer buckets hold the raw payments at about `bucket_bytes` each (at least one)."""
+        return max(1, -(-sum(p.size for p in self.parts["transactions"]) // bucket_bytes))
 
     def done(self, step: str) -> None:
         """Record the seconds since the last step as `step`'s."""

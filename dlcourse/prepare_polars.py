@@ -44,8 +44,8 @@ from dlcourse.prepare_duckdb import BUCKET_BYTES, EVENT_KINDS, Run, _history_fea
 __all__ = ["prepare_polars"]
 
 # Half of DuckDB's raw text per customer bucket. Polars has no memory limit of its own, and its feature step holds
-# a bucket's wide rows at about twice DuckDB's size: with DuckDB's buckets it peaked at 2,808 MB at 10 million
-# lines, with these at 1,853 MB (measured 2026-12-05), in the same time.
+# a bucket's wide rows at about twice DuckDB's size: with DuckDB's buckets it peaked over 2 GiB at 10 million
+# lines, with these under (benchmarks/results/prepare_single_node.md), in about the same time.
 BUCKET_BYTES_POLARS = BUCKET_BYTES // 2
 TS_STANDARD = "%Y-%m-%d %H:%M:%S"
 TS_ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -339,7 +339,7 @@ def prepare_polars(landing_dir: str | Path, out_dir: str | Path, threads: int | 
     merchants, customers = (pl.from_pandas(frame) for frame in run.reference_tables())
     customers = customers.with_columns(pl.col("cid").cast(pl.Int64), pl.col("signup_date").cast(pl.Datetime("us")))
     done("reference tables")
-    buckets = max(1, -(-sum(p.size for p in txn_parts) // BUCKET_BYTES_POLARS))
+    buckets = run.buckets(BUCKET_BYTES_POLARS)
     final = {}
     for table, parts, key in (("transactions", txn_parts, "transaction_id"), ("events", ev_parts, "event_id")):
         if table == "transactions":
